@@ -1,0 +1,77 @@
+"""The composition root: QApplication, main window, worker thread, scripted screenshots."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+PROCESS_START = time.perf_counter()
+SCREENSHOT_SETTLE_MS = 400
+
+
+def run_app(args: argparse.Namespace) -> int:
+    """Show the window at once; torch is imported by the worker after it is visible."""
+    import pyqtgraph as pg
+    from PySide6.QtCore import QSettings, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from cnnviz.qt.main_window import MainWindow, StartOptions
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setOrganizationName("cnnviz")
+    app.setApplicationName("cnnviz")
+    pg.setConfigOptions(imageAxisOrder="row-major", antialias=True)
+    options = StartOptions(
+        arch=getattr(args, "arch", None),
+        image=getattr(args, "image", None),
+        weights=getattr(args, "weights", None),
+        device=getattr(args, "device", None),
+        presentation=True if getattr(args, "presentation", False) else None,
+    )
+    screenshot = getattr(args, "screenshot", None)
+    # A scripted screenshot must not depend on (or change) the user's saved preferences.
+    settings = (
+        QSettings(QSettings.IniFormat, QSettings.UserScope, "cnnviz", "screenshot")
+        if screenshot
+        else QSettings()
+    )
+    if screenshot:
+        settings.clear()
+    window = MainWindow(options, settings)
+    window.timings["process_start"] = PROCESS_START
+    window.show()
+    window.timings["window_shown"] = time.perf_counter()
+    exit_code = {"value": 0}
+    if screenshot:
+        _arm_screenshot(window, screenshot, exit_code)
+    QTimer.singleShot(0, window.start)
+    status = app.exec()
+    window.shutdown()
+    return exit_code["value"] or status
+
+
+def _arm_screenshot(window, path: str, exit_code: dict[str, int]) -> None:
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    def save_and_quit() -> None:
+        if not window.grab().save(path):
+            print(f"cnnviz: error: cannot write {path}", file=sys.stderr)
+            exit_code["value"] = 1
+        t0 = window.timings["process_start"]
+        shown = window.timings.get("window_shown", t0) - t0
+        first = window.timings.get("first_result", t0) - t0
+        print(f"window shown after {shown:.2f} s; first prediction after {first:.2f} s")
+        QApplication.instance().quit()
+
+    def on_result(_result) -> None:
+        QTimer.singleShot(SCREENSHOT_SETTLE_MS, save_and_quit)
+
+    def on_error(message: str) -> None:
+        print(f"cnnviz: error: {message}", file=sys.stderr)
+        exit_code["value"] = 2
+        QTimer.singleShot(SCREENSHOT_SETTLE_MS, save_and_quit)
+
+    window.sigResultShown.connect(on_result)
+    window.sigErrorShown.connect(on_error)

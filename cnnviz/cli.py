@@ -1,0 +1,163 @@
+"""Command line: `cnnviz` opens the window; subcommands script the core without Qt."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+EXIT_BAD_INPUT = 2
+
+
+class CliError(Exception):
+    """A user error reported as one line on stderr with exit code 2."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    command = getattr(args, "run", None) or _run_gui
+    try:
+        return command(args)
+    except CliError as exc:
+        print(f"cnnviz: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cnnviz", description="Look inside convolutional networks."
+    )
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    gui = sub.add_parser("gui", help="open the window (the default with no command)")
+    add_gui_arguments(gui)
+    gui.set_defaults(run=_run_gui)
+
+    models = sub.add_parser("models", help="list architectures and where their weights come from")
+    models.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    models.set_defaults(run=_run_models)
+
+    predict = sub.add_parser("predict", help="classify images and print the top-k")
+    predict.add_argument("images", nargs="+", metavar="IMAGE")
+    add_model_arguments(predict)
+    predict.add_argument("--topk", type=int, default=5, metavar="K")
+    predict.add_argument("--json", action="store_true", help="one JSON object per image")
+    predict.set_defaults(run=_run_predict)
+    return parser
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    from cnnviz.core.registry import DEFAULT_ARCH
+
+    parser.add_argument(
+        "--arch",
+        default=DEFAULT_ARCH,
+        metavar="NAME",
+        help=f"architecture (default {DEFAULT_ARCH}; see `cnnviz models`)",
+    )
+    parser.add_argument("--weights", metavar="FILE", help="a .pth/.pt/.safetensors state dict")
+    parser.add_argument("--device", metavar="D", help="cpu, cuda or mps (default: best available)")
+    parser.add_argument(
+        "--download",
+        action="store_true",
+        help="download torchvision weights if they are not cached",
+    )
+
+
+def add_gui_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--arch", metavar="NAME")
+    parser.add_argument("--image", metavar="FILE")
+    parser.add_argument("--weights", metavar="FILE")
+    parser.add_argument("--device", metavar="D")
+    parser.add_argument(
+        "--screenshot",
+        metavar="OUT.png",
+        help="wait for the result, save the window as PNG and exit",
+    )
+    parser.add_argument("--presentation", action="store_true", help="start in presentation mode")
+
+
+def _run_gui(args: argparse.Namespace) -> int:
+    from cnnviz.app import run_app
+
+    return run_app(args)
+
+
+def _run_models(args: argparse.Namespace) -> int:
+    from cnnviz.core.catalog import catalog
+
+    rows = catalog()
+    if args.json:
+        print(json.dumps([r.as_dict() for r in rows], indent=2))
+        return 0
+    print(f"{'name':<20} {'family':<13} {'year':>4} {'params':>8}  {'input':>5}  weights")
+    for r in rows:
+        print(
+            f"{r.name:<20} {r.family:<13} {r.year:>4} {r.params / 1e6:>7.1f}M"
+            f"  {r.input_size:>5}  {r.weights}"
+        )
+    return 0
+
+
+def load_engine(args: argparse.Namespace):
+    """The engine for --arch/--weights/--device, or CliError with the reason."""
+    from cnnviz.core.device import DeviceError
+    from cnnviz.core.engine import Engine
+    from cnnviz.core.registry import UnknownArchError
+    from cnnviz.core.weights import WeightsError
+
+    try:
+        engine = Engine.load(
+            args.arch, weights_file=args.weights, device=args.device, allow_download=args.download
+        )
+    except (UnknownArchError, WeightsError, DeviceError) as exc:
+        raise CliError(str(exc)) from exc
+    if engine.weights.untrained:
+        print(
+            f"cnnviz: warning: {args.arch} has no trained weights here; running UNTRAINED "
+            "(random) weights, so its predictions mean nothing",
+            file=sys.stderr,
+        )
+    return engine
+
+
+def _run_predict(args: argparse.Namespace) -> int:
+    from cnnviz.core.images import ImageLoadError, load_image
+
+    if args.topk < 1:
+        raise CliError("--topk must be at least 1")
+    engine = load_engine(args)
+    status = 0
+    for path in args.images:
+        try:
+            image = load_image(path)
+        except ImageLoadError as exc:
+            print(f"cnnviz: error: {exc}", file=sys.stderr)
+            status = EXIT_BAD_INPUT
+            continue
+        prediction = engine.predict(image, topk=args.topk)
+        if prediction.notice:
+            print(f"cnnviz: {prediction.notice}", file=sys.stderr)
+        if args.json:
+            print(
+                json.dumps(
+                    {
+                        "image": path,
+                        "arch": engine.spec.name,
+                        "weights": engine.weights.as_dict(),
+                        "device": prediction.device,
+                        "predictions": [c.as_dict() for c in prediction.top],
+                    }
+                )
+            )
+        else:
+            print(
+                f"{path}  ({engine.spec.display_name}, {engine.weights.source.value} weights, "
+                f"{prediction.device}, {prediction.forward_ms:.0f} ms)"
+            )
+            for c in prediction.top:
+                print(f"  {c.rank}. {c.label:<30} {c.probability:7.2%}")
+    return status

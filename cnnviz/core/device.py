@@ -1,0 +1,69 @@
+"""Which device to run on: CUDA, then Apple MPS, else the CPU."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+class DeviceError(ValueError):
+    """A device name that is unknown or not available on this machine."""
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    name: str  # what torch.device takes: "cuda:0", "mps", "cpu"
+    label: str  # what a person reads: "CUDA 0: NVIDIA H100", "Apple MPS", "CPU"
+
+
+def available_devices() -> list[DeviceInfo]:
+    """Every device this machine can run on, best first."""
+    devices = []
+    if torch.cuda.is_available():
+        for i in range(torch.cuda.device_count()):
+            devices.append(DeviceInfo(f"cuda:{i}", f"CUDA {i}: {torch.cuda.get_device_name(i)}"))
+    if torch.backends.mps.is_available():
+        devices.append(DeviceInfo("mps", "Apple MPS"))
+    devices.append(DeviceInfo("cpu", "CPU"))
+    return devices
+
+
+def default_device() -> torch.device:
+    return torch.device(available_devices()[0].name)
+
+
+def resolve_device(name: str | None) -> torch.device:
+    """`name` ("cpu", "cuda", "cuda:1", "mps") as an available torch.device; None means best."""
+    if name is None or name == "auto":
+        return default_device()
+    try:
+        device = torch.device(name)
+    except RuntimeError as exc:
+        raise DeviceError(f"unknown device {name!r} (use cpu, cuda or mps)") from exc
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise DeviceError("CUDA was requested but no CUDA GPU is available")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise DeviceError(f"there is no CUDA device {device.index}")
+    elif device.type == "mps" and not torch.backends.mps.is_available():
+        raise DeviceError("Apple MPS was requested but is not available")
+    elif device.type not in ("cpu", "cuda", "mps"):
+        raise DeviceError(f"unsupported device {name!r} (use cpu, cuda or mps)")
+    return device
+
+
+def device_label(device: torch.device) -> str:
+    for info in available_devices():
+        if torch.device(info.name) == device or (
+            device.type == "cuda" and device.index is None and info.name == "cuda:0"
+        ):
+            return info.label
+    return str(device)
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """True for an accelerator running out of memory (CUDA or MPS)."""
+    if isinstance(exc, torch.OutOfMemoryError):
+        return True
+    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()

@@ -1,0 +1,156 @@
+"""Running a model on an image: preprocessing, forward with capture, top-k, CPU fallback."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+
+from cnnviz.core import device as devices
+from cnnviz.core.capture import ActivationCapture
+from cnnviz.core.registry import ArchSpec, get_arch
+from cnnviz.core.weights import CancelCheck, ProgressCallback, WeightsInfo, load_model
+
+
+@dataclass(frozen=True)
+class ClassScore:
+    rank: int
+    index: int
+    label: str
+    probability: float
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "rank": self.rank,
+            "index": self.index,
+            "label": self.label,
+            "probability": self.probability,
+        }
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One forward pass, as plain data that can cross threads."""
+
+    top: tuple[ClassScore, ...]
+    probabilities: np.ndarray  # (num_classes,) float32
+    model_input: np.ndarray  # (H, W, 3) uint8: what the model sees, de-normalised
+    forward_ms: float
+    device: str
+    activations: dict[str, np.ndarray] = field(default_factory=dict)  # layer -> (C, H, W)
+    mix_weights: tuple[float, float] | None = None
+    notice: str | None = None  # e.g. "CUDA ran out of memory; now running on the CPU"
+
+
+class Engine:
+    """A loaded model on a device. Not thread-safe: one worker owns it."""
+
+    def __init__(
+        self, spec: ArchSpec, model: nn.Module, weights: WeightsInfo, device: torch.device
+    ) -> None:
+        self.spec = spec
+        self.weights = weights
+        self.model = model.eval().to(device)
+        self.device = device
+        self.preprocess = spec.preprocess()
+        mean, std = spec.normalisation()
+        self._mean = torch.tensor(mean).view(3, 1, 1)
+        self._std = torch.tensor(std).view(3, 1, 1)
+        self._pending_notice: str | None = None
+
+    @classmethod
+    def load(
+        cls,
+        arch: str | ArchSpec,
+        *,
+        weights_file: str | os.PathLike[str] | None = None,
+        device: str | torch.device | None = None,
+        allow_download: bool = False,
+        progress: ProgressCallback | None = None,
+        cancelled: CancelCheck | None = None,
+    ) -> Engine:
+        spec = get_arch(arch) if isinstance(arch, str) else arch
+        model, info = load_model(
+            spec,
+            weights_file=weights_file,
+            allow_download=allow_download,
+            progress=progress,
+            cancelled=cancelled,
+        )
+        target = device if isinstance(device, torch.device) else devices.resolve_device(device)
+        return cls(spec, model, info, target)
+
+    def to_tensor(self, image: Image.Image | torch.Tensor) -> torch.Tensor:
+        """The normalised (3, H, W) float tensor the model is fed for `image`."""
+        return self.preprocess(image)
+
+    def denormalise(self, tensor: torch.Tensor) -> np.ndarray:
+        """A preprocessed tensor back to a displayable (H, W, 3) uint8 image."""
+        pixels = (tensor.detach().cpu() * self._std + self._mean).clamp(0, 1)
+        return (pixels * 255).round().byte().permute(1, 2, 0).numpy()
+
+    def forward(self, batch: torch.Tensor) -> torch.Tensor:
+        """Logits for a batch, moving to the CPU (and saying so) if the accelerator runs out."""
+        try:
+            with torch.inference_mode():
+                return self.model(batch.to(self.device)).float().cpu()
+        except (torch.OutOfMemoryError, RuntimeError) as exc:
+            if self.device.type == "cpu" or not devices.is_out_of_memory(exc):
+                raise
+            failed = devices.device_label(self.device)
+            self._move_to_cpu()
+            self._pending_notice = f"{failed} ran out of memory; now running on the CPU"
+            with torch.inference_mode():
+                return self.model(batch.to(self.device)).float().cpu()
+
+    def _move_to_cpu(self) -> None:
+        self.model.to("cpu")
+        self.device = torch.device("cpu")
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+    def predict(
+        self,
+        image: Image.Image | torch.Tensor,
+        *,
+        topk: int = 5,
+        layers: Sequence[str] = (),
+    ) -> Prediction:
+        """Classify one image (PIL, or a uint8 (3, H, W) tensor), capturing `layers`."""
+        x = self.to_tensor(image)
+        with ActivationCapture(self.model, layers) as capture:
+            start = time.perf_counter()
+            logits = self.forward(x.unsqueeze(0))
+            if self.device.type == "cuda":
+                torch.cuda.synchronize(self.device)
+            elapsed_ms = (time.perf_counter() - start) * 1000
+        probabilities = torch.softmax(logits[0], dim=0)
+        activations = {name: capture.last(name)[0].float().cpu().numpy() for name in layers}
+        notice, self._pending_notice = self._pending_notice, None
+        return Prediction(
+            top=self.top_classes(probabilities, topk),
+            probabilities=probabilities.numpy(),
+            model_input=self.denormalise(x),
+            forward_ms=elapsed_ms,
+            device=str(self.device),
+            activations=activations,
+            notice=notice,
+        )
+
+    def top_classes(self, probabilities: torch.Tensor, k: int) -> tuple[ClassScore, ...]:
+        values, indices = probabilities.topk(min(k, probabilities.numel()))
+        return tuple(
+            ClassScore(rank + 1, int(i), self.spec.categories[int(i)], float(p))
+            for rank, (p, i) in enumerate(zip(values, indices, strict=True))
+        )
+
+    def classify(self, images: Sequence[torch.Tensor]) -> torch.Tensor:
+        """Class probabilities (N, classes) for uint8 (3, H, W) images, as one batch."""
+        batch = torch.stack([self.to_tensor(img) for img in images])
+        return torch.softmax(self.forward(batch), dim=1)

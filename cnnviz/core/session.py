@@ -1,0 +1,208 @@
+"""What the window asks for and what it gets back, computed without Qt.
+
+The worker thread owns one Session. Requests and results are frozen dataclasses of
+plain data (numpy arrays, numbers, strings) so that they can cross threads safely.
+Besides AnalysisRequest, any frozen request with an `execute(session, *, progress,
+cancelled)` method (a sweep, say) can be sent through the same worker.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+from PIL import Image
+
+from cnnviz.core.engine import Engine, Prediction
+from cnnviz.core.images import load_image
+from cnnviz.core.weights import WeightsInfo
+
+ImageSource = str | bytes  # a path, or encoded bytes (pasted, dropped)
+ProgressFn = Callable[[int, int], None]
+CancelFn = Callable[[], bool]
+DISPLAY_MAX_SIDE = 1024
+
+
+@dataclass(frozen=True)
+class ModelKey:
+    arch: str
+    weights_file: str | None = None
+    device: str | None = None
+    allow_download: bool = False
+
+
+@dataclass(frozen=True)
+class AugmentSettings:
+    """The augmentation lab's pipeline as spec text, its seed, and the second image to mix."""
+
+    spec: str
+    seed: int = 0
+    mix_image: ImageSource | None = None
+
+
+@dataclass(frozen=True)
+class LayerSettings:
+    """The layer explorer's selection and how its feature maps are tiled."""
+
+    layer: str
+    normalise: str = "channel"  # or "shared"
+    order: str = "index"  # or "mean", "max"
+
+
+@dataclass(frozen=True, eq=False)
+class AnalysisRequest:
+    request_id: int
+    model: ModelKey
+    image: ImageSource | None  # None: only load the model
+    image_name: str = ""
+    topk: int = 5
+    augment: AugmentSettings | None = None
+    layer: LayerSettings | None = None
+
+
+@dataclass(frozen=True)
+class ModelSummary:
+    arch: str
+    display_name: str
+    weights: WeightsInfo
+    device: str
+    num_classes: int
+
+
+@dataclass(frozen=True, eq=False)
+class AnalysisResult:
+    request_id: int
+    model: ModelSummary
+    image_name: str = ""
+    original: np.ndarray | None = None  # (H, W, 3) uint8, at most DISPLAY_MAX_SIDE
+    prediction: Prediction | None = None  # of the augmented image when the lab is on
+    lab: object | None = None  # cnnviz.core.lab.LabOutcome
+    layer_tree: object | None = None  # cnnviz.core.layers.LayerTree of the current model
+    layer_view: object | None = None  # cnnviz.core.layer_view.LayerView
+    extras: dict[str, object] = field(default_factory=dict)
+
+
+class Session:
+    """Caches the loaded engine and decoded images; answers requests one at a time."""
+
+    def __init__(self) -> None:
+        self.engine: Engine | None = None
+        self._key: ModelKey | None = None
+        self._images: dict[ImageSource, tuple[Image.Image, np.ndarray]] = {}
+        self._layer_tree: object | None = None
+
+    def engine_for(
+        self,
+        key: ModelKey,
+        *,
+        progress: ProgressFn | None = None,
+        cancelled: CancelFn | None = None,
+    ) -> Engine:
+        if self.engine is None or key != self._key:
+            self.engine = None  # free the old model before building the next
+            self._key = None
+            self._layer_tree = None
+            self.engine = Engine.load(
+                key.arch,
+                weights_file=key.weights_file,
+                device=key.device,
+                allow_download=key.allow_download,
+                progress=progress,
+                cancelled=cancelled,
+            )
+            self._key = key
+        return self.engine
+
+    def image_for(self, source: ImageSource) -> Image.Image:
+        """The decoded RGB image for `source`; the last few stay decoded."""
+        if source not in self._images:
+            image = load_image(source)
+            display = image.copy()
+            display.thumbnail((DISPLAY_MAX_SIDE, DISPLAY_MAX_SIDE))
+            if len(self._images) >= 4:
+                self._images.pop(next(iter(self._images)))
+            self._images[source] = (image, np.asarray(display))
+        return self._images[source][0]
+
+    def display_image(self, source: ImageSource) -> np.ndarray:
+        self.image_for(source)
+        return self._images[source][1]
+
+    def layer_tree(self) -> object:
+        """The current model's layer tree, built once per model."""
+        if self._layer_tree is None:
+            from cnnviz.core.layer_view import layer_tree_for
+
+            self._layer_tree = layer_tree_for(self.engine)
+        return self._layer_tree
+
+    def summary(self) -> ModelSummary:
+        engine = self.engine
+        assert engine is not None
+        return ModelSummary(
+            engine.spec.name,
+            engine.spec.display_name,
+            engine.weights,
+            str(engine.device),
+            engine.spec.num_classes,
+        )
+
+    def handle(
+        self,
+        request: object,
+        *,
+        progress: ProgressFn | None = None,
+        cancelled: CancelFn | None = None,
+    ) -> object:
+        """Answer `request`: an analysis, or any request that knows how to execute itself."""
+        if isinstance(request, AnalysisRequest):
+            return self.analyse(request, progress=progress, cancelled=cancelled)
+        return request.execute(self, progress=progress, cancelled=cancelled)
+
+    def analyse(
+        self,
+        request: AnalysisRequest,
+        *,
+        progress: ProgressFn | None = None,
+        cancelled: CancelFn | None = None,
+    ) -> AnalysisResult:
+        """Load the model and image of `request` (both cached), classify, add lab and layer."""
+        image = self.image_for(request.image) if request.image is not None else None
+        engine = self.engine_for(request.model, progress=progress, cancelled=cancelled)
+        if image is None:
+            return AnalysisResult(request.request_id, self.summary())
+        lab = None
+        if request.augment is not None:
+            from cnnviz.core.lab import run_lab
+
+            mix = request.augment.mix_image
+            lab = run_lab(
+                engine,
+                image,
+                request.augment.spec,
+                seed=request.augment.seed,
+                mix_with=self.image_for(mix) if mix is not None else None,
+                topk=request.topk,
+            )
+            prediction = lab.prediction
+            model_image = lab.augmented_tensor
+        else:
+            prediction = engine.predict(image, topk=request.topk)
+            model_image = image
+        tree = view = None
+        if request.layer is not None:
+            from cnnviz.core.layer_view import build_layer_view
+
+            tree = self.layer_tree()
+            view = build_layer_view(engine, model_image, request.layer)
+        return AnalysisResult(
+            request.request_id,
+            self.summary(),
+            request.image_name,
+            self.display_image(request.image),
+            prediction,
+            lab,
+            tree,
+            view,
+        )

@@ -1,0 +1,412 @@
+"""The main window: pickers, image views and predictions, wired to the worker."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QSettings, Qt, Signal, Slot
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import (
+    QApplication,
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QProgressBar,
+    QPushButton,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
+
+from cnnviz.qt import menus
+from cnnviz.qt.banner import Banner
+from cnnviz.qt.model_picker import ArchPicker, DevicePicker
+from cnnviz.qt.panels.image_panel import ImagePanel
+from cnnviz.qt.panels.predictions import PredictionsPanel, Row
+from cnnviz.qt.theme import NORMAL, PRESENTATION, apply_theme
+from cnnviz.qt.worker import WorkerThread
+from cnnviz.resources_path import default_sample, samples
+
+DEFAULT_ARCH = "efficientnet_lite0"
+MAX_RECENT = 8
+
+
+@dataclass
+class StartOptions:
+    arch: str | None = None
+    image: str | None = None
+    weights: str | None = None
+    device: str | None = None
+    presentation: bool | None = None
+
+
+class MainWindow(QMainWindow):
+    """Every user action becomes a request to the worker; only the newest result is shown."""
+
+    sigResultShown = Signal(object)  # AnalysisResult now on screen
+    sigErrorShown = Signal(str)
+
+    def __init__(self, options: StartOptions | None = None, settings: QSettings | None = None):
+        super().__init__()
+        self.options = options or StartOptions()
+        self.settings = settings or QSettings()
+        self.setWindowTitle("cnnviz")
+        self.setAcceptDrops(True)
+        self._ids = itertools.count(1)
+        self.pending_id = 0
+        self.shown_result: Any = None
+        self.arch = self.options.arch or self.settings.value("arch", DEFAULT_ARCH)
+        self.weights_file: str | None = self.options.weights
+        self.device: str | None = self.options.device or self.settings.value("device", None)
+        self.allow_download = self.settings.value("allowDownload", True, type=bool)
+        self.image_source: str | bytes | None = None
+        self.image_name = ""
+        self._last_good_image: tuple[str | bytes | None, str] = (None, "")
+        self.timings: dict[str, float] = {}
+        self.worker_thread: WorkerThread | None = None
+        # Panels that add to every analysis request (the lab's pipeline, the chosen layer)
+        # register a callable returning AnalysisRequest keyword arguments.
+        self.request_contributors: list[Callable[[], dict[str, Any]]] = []
+        # Widgets with an apply_theme(theme) method, re-themed on presentation mode changes.
+        self.themed_widgets: list[Any] = []
+        self._build_widgets()
+        self.menus = menus.build(self)
+        self._restore_layout()
+        presentation = self.options.presentation
+        if presentation is None:
+            presentation = self.settings.value("presentation", False, type=bool)
+        self.set_presentation(presentation)
+
+    # --- construction -------------------------------------------------------------
+    def _build_widgets(self) -> None:
+        self.arch_picker = ArchPicker()
+        self.arch_picker.sigArchChosen.connect(self.set_arch)
+        self.device_picker = DevicePicker()
+        self.device_picker.sigDeviceChosen.connect(self.set_device)
+        toolbar = QToolBar("Model")
+        toolbar.setObjectName("modelToolbar")
+        toolbar.addWidget(QLabel(" Model "))
+        toolbar.addWidget(self.arch_picker)
+        toolbar.addWidget(QLabel("  Device "))
+        toolbar.addWidget(self.device_picker)
+        self.addToolBar(toolbar)
+        self.toolbar = toolbar
+
+        self.untrained_banner = Banner("untrained", closable=False)
+        self.error_banner = Banner("error")
+        self.notice_banner = Banner("notice")
+        self.image_panel = ImagePanel()
+        central = QWidget()
+        layout = QVBoxLayout(central)
+        layout.setContentsMargins(4, 4, 4, 4)
+        for banner in (self.untrained_banner, self.error_banner, self.notice_banner):
+            layout.addWidget(banner)
+        layout.addWidget(self.image_panel, 1)
+        self.setCentralWidget(central)
+
+        self.predictions = PredictionsPanel()
+        self.predictions.sigCopied.connect(
+            lambda _t: self.statusBar().showMessage("Predictions copied to the clipboard", 3000)
+        )
+        self.predictions_dock = self.add_dock(
+            "Predictions", self.predictions, Qt.RightDockWidgetArea
+        )
+        self._build_status_bar()
+
+    def add_dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(title.replace(" ", "") + "Dock")
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _build_status_bar(self) -> None:
+        bar = self.statusBar()
+        self.progress = QProgressBar()
+        self.progress.setMaximumWidth(220)
+        self.progress.hide()
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setToolTip("Cancel the download (Esc)")
+        self.cancel_button.clicked.connect(self.cancel_work)
+        self.cancel_button.hide()
+        self.status_labels = {key: QLabel() for key in ("model", "weights", "device", "time")}
+        bar.addPermanentWidget(self.progress)
+        bar.addPermanentWidget(self.cancel_button)
+        for label in self.status_labels.values():
+            label.setContentsMargins(8, 0, 8, 0)
+            bar.addPermanentWidget(label)
+
+    def _restore_layout(self) -> None:
+        geometry = self.settings.value("geometry")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1280, 800)
+        state = self.settings.value("windowState")
+        if state is not None:
+            self.restoreState(state)
+
+    # --- start-up -----------------------------------------------------------------
+    def start(self) -> None:
+        """Start the worker and ask for the first result; call once the window is shown."""
+        self.timings.setdefault("window_shown", time.perf_counter())
+        self.worker_thread = WorkerThread()
+        worker = self.worker_thread.worker
+        worker.sigResult.connect(self._on_result)
+        worker.sigFailed.connect(self._on_failed)
+        worker.sigProgress.connect(self._on_progress)
+        worker.sigCatalog.connect(self._on_catalog)
+        worker.request_catalog()
+        image = self.options.image or self.settings.value("lastImage") or str(default_sample())
+        if image and not os.path.isfile(str(image)):
+            image = str(default_sample())
+        self.open_image(str(image))
+
+    def shutdown(self) -> None:
+        if self.worker_thread is not None:
+            self.worker_thread.stop()
+            self.worker_thread = None
+
+    def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        self.settings.setValue("geometry", self.saveGeometry())
+        self.settings.setValue("windowState", self.saveState())
+        self.shutdown()
+        super().closeEvent(event)
+
+    # --- user actions -------------------------------------------------------------
+    @Slot(str)
+    def set_arch(self, name: str) -> None:
+        if name == self.arch and self.weights_file is None:
+            return
+        self.arch = name
+        self.weights_file = None
+        self.settings.setValue("arch", name)
+        self.arch_picker.select(name)
+        self.submit()
+
+    @Slot(str)
+    def set_device(self, name: str) -> None:
+        self.device = name
+        self.settings.setValue("device", name)
+        self.submit()
+
+    def set_weights_file(self, path: str | None) -> None:
+        self.weights_file = path
+        self.submit()
+
+    def set_allow_download(self, allowed: bool) -> None:
+        self.allow_download = allowed
+        self.settings.setValue("allowDownload", allowed)
+
+    def open_image(self, source: str | bytes, name: str | None = None) -> None:
+        self.image_source = source
+        self.image_name = name or (os.path.basename(source) if isinstance(source, str) else "image")
+        self.submit()
+
+    def open_image_dialog(self) -> None:
+        start = os.path.dirname(self.image_source) if isinstance(self.image_source, str) else ""
+        path, _ = QFileDialog.getOpenFileName(
+            self,
+            "Open image",
+            start,
+            "Images (*.png *.jpg *.jpeg *.bmp *.gif *.tif *.tiff *.webp);;All files (*)",
+        )
+        if path:
+            self.open_image(path)
+
+    def paste_image(self) -> None:
+        from PySide6.QtCore import QBuffer, QIODevice
+
+        clipboard = QGuiApplication.clipboard()
+        mime = clipboard.mimeData()
+        if mime is not None and mime.hasUrls() and mime.urls()[0].isLocalFile():
+            self.open_image(mime.urls()[0].toLocalFile())
+            return
+        image = clipboard.image()
+        if image.isNull():
+            self.show_error("The clipboard holds no image to paste.")
+            return
+        buffer = QBuffer()
+        buffer.open(QIODevice.WriteOnly)
+        image.save(buffer, "PNG")
+        self.open_image(bytes(buffer.data()), "pasted image")
+
+    def dragEnterEvent(self, event) -> None:  # noqa: N802 - Qt override
+        mime = event.mimeData()
+        if mime.hasUrls() and any(u.isLocalFile() for u in mime.urls()) or mime.hasImage():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:  # noqa: N802 - Qt override
+        mime = event.mimeData()
+        files = [u.toLocalFile() for u in mime.urls() if u.isLocalFile()]
+        if files:
+            self.open_image(files[0])
+            event.acceptProposedAction()
+
+    def cancel_work(self) -> None:
+        if self.worker_thread is not None:
+            self.worker_thread.worker.cancel()
+
+    def set_presentation(self, on: bool) -> None:
+        self.presentation = on
+        self.settings.setValue("presentation", on)
+        theme = PRESENTATION if on else NORMAL
+        app = QApplication.instance()
+        if app is not None:
+            apply_theme(app, theme)
+            # Widgets pick up an application font change only on a later event; apply it now.
+            self.setFont(QApplication.font())
+            self.setPalette(QApplication.palette())
+        self.theme = theme
+        for widget in [self.image_panel, self.predictions, *self.themed_widgets]:
+            widget.apply_theme(theme)
+        if hasattr(self, "menus"):
+            self.menus.presentation.setChecked(on)
+
+    def toggle_full_screen(self) -> None:
+        self.showNormal() if self.isFullScreen() else self.showFullScreen()
+
+    # --- requests and results -------------------------------------------------------
+    def submit(self) -> None:
+        """Send the current state to the worker as the newest request."""
+        if self.worker_thread is None:
+            return
+        from cnnviz.core.session import AnalysisRequest
+
+        self.pending_id = self.next_request_id()
+        key = self.model_key()
+        extras: dict[str, Any] = {}
+        for contribute in self.request_contributors:
+            extras.update(contribute())
+        request = AnalysisRequest(
+            self.pending_id, key, self.image_source, self.image_name, **extras
+        )
+        self._set_busy(f"Running {self.arch}…")
+        self.worker_thread.worker.submit(request)
+
+    def next_request_id(self) -> int:
+        """Ids grow over all request kinds, so a newer request always has a larger id."""
+        return next(self._ids)
+
+    def model_key(self) -> Any:
+        from cnnviz.core.session import ModelKey
+
+        return ModelKey(self.arch, self.weights_file, self.device, self.allow_download)
+
+    @property
+    def worker(self) -> Any:
+        return self.worker_thread.worker if self.worker_thread is not None else None
+
+    def _set_busy(self, text: str | None) -> None:
+        if text is None:
+            self.progress.hide()
+            self.cancel_button.hide()
+            self.statusBar().clearMessage()
+            return
+        self.progress.setRange(0, 0)
+        self.progress.show()
+        self.statusBar().showMessage(text)
+
+    @Slot(object)
+    def _on_result(self, result: Any) -> None:
+        if result.request_id != self.pending_id:
+            return  # an older request: its input is no longer what the window shows
+        self.timings.setdefault("first_result", time.perf_counter())
+        self._set_busy(None)
+        self.error_banner.hide()
+        self.shown_result = result
+        self._last_good_image = (self.image_source, self.image_name)
+        if isinstance(self.image_source, str):
+            self._remember_recent(self.image_source)
+        self._show_model(result.model)
+        prediction = result.prediction
+        if prediction is not None:
+            self.image_panel.show_images(
+                result.original,
+                prediction.model_input,
+                f"{result.image_name} · {result.original.shape[1]}×{result.original.shape[0]}",
+                f"{prediction.model_input.shape[1]}×{prediction.model_input.shape[0]}, "
+                "de-normalised",
+            )
+            self._show_predictions(result)
+            self.status_labels["time"].setText(f"forward {prediction.forward_ms:.0f} ms")
+            if prediction.notice:
+                self.notice_banner.show_message(prediction.notice)
+        self.sigResultShown.emit(result)
+
+    def _show_predictions(self, result: Any) -> None:
+        notes = []
+        if result.model.weights.untrained:
+            notes.append("Random weights: these predictions mean nothing.")
+        if result.lab is not None:
+            rows = [Row(r.rank, r.label, r.probability, r.change_text()) for r in result.lab.rows]
+            notes.append(result.lab.summary_text())
+        else:
+            rows = [Row(c.rank, c.label, c.probability) for c in result.prediction.top]
+        self.predictions.show_rows(rows, note="  ".join(notes))
+
+    def _show_model(self, model: Any) -> None:
+        weights = model.weights
+        self.setWindowTitle(f"cnnviz — {model.display_name}")
+        self.status_labels["model"].setText(model.display_name)
+        source = weights.source.value + (f": {Path(weights.path).name}" if weights.path else "")
+        self.status_labels["weights"].setText(f"weights {source}")
+        self.status_labels["weights"].setToolTip(f"{weights.description}\nsha256 {weights.sha256}")
+        self.status_labels["device"].setText(f"device {model.device}")
+        if weights.untrained:
+            self.untrained_banner.show_message(
+                f"⚠  UNTRAINED MODEL: {model.display_name} is running on random weights, so its "
+                f"predictions mean nothing. ({weights.description}.) Load a weights file "
+                "(Model ▸ Load weights file…) or go online to download them."
+            )
+        else:
+            self.untrained_banner.hide()
+
+    @Slot(int, str)
+    def _on_failed(self, request_id: int, message: str) -> None:
+        if request_id != self.pending_id:
+            return
+        self._set_busy(None)
+        self.image_source, self.image_name = self._last_good_image
+        self.show_error(message)
+
+    def show_error(self, message: str) -> None:
+        self.error_banner.show_message(message)
+        self.statusBar().showMessage(message, 8000)
+        self.sigErrorShown.emit(message)
+
+    @Slot(int, str, int, int)
+    def _on_progress(self, request_id: int, what: str, done: int, total: int) -> None:
+        if request_id != self.pending_id:
+            return
+        self.cancel_button.show()
+        self.progress.setRange(0, total if total else 0)
+        self.progress.setValue(done)
+        mb = f"{done / 1e6:.1f} / {total / 1e6:.1f} MB" if total else f"{done / 1e6:.1f} MB"
+        self.statusBar().showMessage(f"{what} for {self.arch}: {mb}")
+
+    @Slot(object, object)
+    def _on_catalog(self, rows: Any, devices: Any) -> None:
+        self.arch_picker.set_rows(rows, self.arch)
+        self.device_picker.set_devices(devices, self.device)
+
+    def _remember_recent(self, path: str) -> None:
+        recent = [p for p in self.recent_files() if p != path]
+        recent.insert(0, path)
+        self.settings.setValue("recentFiles", recent[:MAX_RECENT])
+        self.settings.setValue("lastImage", path)
+        menus.refresh_recent(self)
+
+    def recent_files(self) -> list[str]:
+        value = self.settings.value("recentFiles", [])
+        return [value] if isinstance(value, str) else list(value or [])
+
+    def sample_entries(self) -> list[tuple[str, Path]]:
+        return samples()

@@ -1,0 +1,67 @@
+"""The original image beside the exact tensor the model sees."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtWidgets import QWidget
+
+from cnnviz.qt.theme import Theme
+
+
+class ImageView(pg.GraphicsLayoutWidget):
+    """One image with a title, aspect locked, no axes: a picture, not a plot."""
+
+    def __init__(self, title: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._title = title
+        self.label = self.addLabel(title, row=0, col=0)
+        self.view = self.addViewBox(row=1, col=0, lockAspect=True, invertY=True, enableMouse=False)
+        self.view.setMenuEnabled(False)
+        self.image_item = pg.ImageItem(axisOrder="row-major")
+        self.view.addItem(self.image_item)
+        self.image: np.ndarray | None = None
+        self.setMinimumSize(160, 160)
+
+    def set_image(self, image: np.ndarray | None, caption: str = "") -> None:
+        self.image = image
+        if image is None:
+            self.image_item.clear()
+        else:
+            self.image_item.setImage(image, levels=(0, 255), autoLevels=False)
+            self.view.autoRange(padding=0.01)
+        self.label.setText(f"{self._title}<br><small>{caption}</small>" if caption else self._title)
+
+    def apply_theme(self, theme: Theme) -> None:
+        self.setBackground(theme.background)
+        self.label.setAttr("color", theme.foreground)
+        self.label.setText(self.label.text)
+
+
+class ImagePanel(QWidget):
+    """Original and model input side by side."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        from PySide6.QtWidgets import QHBoxLayout
+
+        super().__init__(parent)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.original = ImageView("Original image")
+        self.model_input = ImageView("What the model sees")
+        layout.addWidget(self.original, 1)
+        layout.addWidget(self.model_input, 1)
+
+    def show_images(
+        self,
+        original: np.ndarray | None,
+        model_input: np.ndarray | None,
+        original_caption: str = "",
+        input_caption: str = "",
+    ) -> None:
+        self.original.set_image(original, original_caption)
+        self.model_input.set_image(model_input, input_caption)
+
+    def apply_theme(self, theme: Theme) -> None:
+        self.original.apply_theme(theme)
+        self.model_input.apply_theme(theme)

@@ -1,0 +1,158 @@
+"""Top-k predictions: a horizontal bar chart above a table, copyable as text."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from cnnviz.qt.theme import NORMAL, Theme
+
+
+@dataclass(frozen=True)
+class Row:
+    """One class as the panel shows it; `change` columns are filled when comparing."""
+
+    rank: int
+    label: str
+    probability: float
+    change: str = ""  # e.g. "+12.0 pp, ↑2"
+
+
+class PredictionsPanel(QWidget):
+    sigCopied = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._theme = NORMAL
+        self.rows: list[Row] = []
+        self.title = QLabel("Top-5 predictions")
+        self.title.setObjectName("panelTitle")
+        self.note = QLabel("")
+        self.note.setWordWrap(True)
+        self.plot = pg.PlotWidget()
+        self.plot.setMenuEnabled(False)
+        self.plot.setMouseEnabled(x=False, y=False)
+        self.plot.hideButtons()
+        self.plot.getPlotItem().invertY(True)
+        self.plot.setXRange(0, 1, padding=0)
+        self.plot.getAxis("bottom").setTicks([[(v / 4, f"{v * 25}%") for v in range(5)]])
+        self.plot.setMinimumHeight(160)
+        self.bars = pg.BarGraphItem(x0=[], y=[], height=0.7, width=[], brushes=[])
+        self.plot.addItem(self.bars)
+        self._texts: list[pg.TextItem] = []
+
+        self.table = QTableWidget(0, 3)
+        self.table.setHorizontalHeaderLabels(["#", "Class", "Probability"])
+        self.table.verticalHeader().hide()
+        self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectRows)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeToContents)
+        header.setSectionResizeMode(1, QHeaderView.Stretch)
+        header.setSectionResizeMode(2, QHeaderView.ResizeToContents)
+
+        self.copy_button = QPushButton("Copy as text")
+        self.copy_button.clicked.connect(self.copy_to_clipboard)
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        buttons.addWidget(self.copy_button)
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.title)
+        layout.addWidget(self.note)
+        layout.addWidget(self.plot, 3)
+        layout.addWidget(self.table, 2)
+        layout.addLayout(buttons)
+
+    def show_rows(self, rows: Sequence[Row], *, note: str = "") -> None:
+        self.rows = list(rows)
+        self.note.setText(note)
+        self.note.setVisible(bool(note))
+        self._draw_bars()
+        self._fill_table()
+
+    def clear(self) -> None:
+        self.show_rows([])
+
+    def _draw_bars(self) -> None:
+        for text in self._texts:
+            self.plot.removeItem(text)
+        self._texts.clear()
+        rows = self.rows
+        brushes = [self._theme.accent if r.rank == 1 else self._theme.muted for r in rows]
+        self.bars.setOpts(
+            x0=[0] * len(rows),
+            y=[r.rank for r in rows],
+            width=[r.probability for r in rows],
+            height=0.7,
+            brushes=brushes,
+            pen=pg.mkPen(None),
+        )
+        left = self.plot.getAxis("left")
+        left.setTicks([[(r.rank, _short(r.label)) for r in rows]])
+        left.setWidth(None)
+        for r in rows:
+            text = pg.TextItem(
+                f"{r.probability:.1%}", color=self._theme.foreground, anchor=(0, 0.5)
+            )
+            text.setPos(min(r.probability, 0.82) + 0.01, r.rank)
+            self.plot.addItem(text)
+            self._texts.append(text)
+        self.plot.setYRange(0.5, max(len(rows), 5) + 0.5, padding=0)
+
+    def _fill_table(self) -> None:
+        comparing = any(r.change for r in self.rows)
+        self.table.setColumnCount(4 if comparing else 3)
+        labels = ["#", "Class", "Probability"] + (["Change"] if comparing else [])
+        self.table.setHorizontalHeaderLabels(labels)
+        self.table.setRowCount(len(self.rows))
+        for i, r in enumerate(self.rows):
+            cells = [str(r.rank), r.label, f"{r.probability:.2%}"] + (
+                [r.change] if comparing else []
+            )
+            for j, value in enumerate(cells):
+                item = QTableWidgetItem(value)
+                if j != 1:
+                    item.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
+                self.table.setItem(i, j, item)
+
+    def as_text(self) -> str:
+        lines = [
+            f"{r.rank}. {r.label}\t{r.probability:.2%}" + (f"\t{r.change}" if r.change else "")
+            for r in self.rows
+        ]
+        return "\n".join(lines)
+
+    def copy_to_clipboard(self) -> None:
+        text = self.as_text()
+        QGuiApplication.clipboard().setText(text)
+        self.sigCopied.emit(text)
+
+    def apply_theme(self, theme: Theme) -> None:
+        self._theme = theme
+        self.plot.setBackground(theme.background)
+        for axis in ("left", "bottom"):
+            self.plot.getAxis(axis).setTextPen(theme.foreground)
+            self.plot.getAxis(axis).setPen(theme.foreground)
+            font = self.font()
+            self.plot.getAxis(axis).setStyle(tickFont=font)
+        self._draw_bars()
+
+
+def _short(label: str, limit: int = 22) -> str:
+    return label if len(label) <= limit else label[: limit - 1] + "…"

@@ -1,0 +1,69 @@
+"""Normal and presentation (projector) looks: fonts, palette and plot colours."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyqtgraph as pg
+from PySide6.QtGui import QColor, QFont, QPalette
+from PySide6.QtWidgets import QApplication
+
+
+@dataclass(frozen=True)
+class Theme:
+    name: str
+    font_scale: float
+    background: str
+    foreground: str
+    accent: str  # bars, highlights
+    muted: str  # secondary bars
+    warning_bg: str
+    warning_fg: str
+
+
+NORMAL = Theme("normal", 1.0, "#ffffff", "#1a1a1a", "#1f6fd1", "#9bbbe6", "#b00020", "#ffffff")
+# High contrast for projectors: white on black, saturated yellow accents.
+PRESENTATION = Theme(
+    "presentation", 1.7, "#000000", "#ffffff", "#ffd400", "#8a7a20", "#ff1744", "#ffffff"
+)
+
+_base_point_size: float | None = None
+
+
+def apply_theme(app: QApplication, theme: Theme) -> None:
+    """Set fonts, palette and pyqtgraph defaults for the whole application."""
+    global _base_point_size
+    if _base_point_size is None:
+        _base_point_size = app.font().pointSizeF() if app.font().pointSizeF() > 0 else 10.0
+    font = QFont(app.font())
+    font.setPointSizeF(_base_point_size * theme.font_scale)
+    app.setFont(font)
+    app.setPalette(_palette(theme) if theme is PRESENTATION else app.style().standardPalette())
+    pg.setConfigOptions(background=theme.background, foreground=theme.foreground)
+
+
+def _palette(theme: Theme) -> QPalette:
+    palette = QPalette()
+    bg, fg = QColor(theme.background), QColor(theme.foreground)
+    for role in (
+        QPalette.Window,
+        QPalette.Base,
+        QPalette.AlternateBase,
+        QPalette.Button,
+        QPalette.ToolTipBase,
+    ):
+        palette.setColor(role, bg)
+    for role in (
+        QPalette.WindowText,
+        QPalette.Text,
+        QPalette.ButtonText,
+        QPalette.ToolTipText,
+        QPalette.BrightText,
+    ):
+        palette.setColor(role, fg)
+    palette.setColor(QPalette.Highlight, QColor(theme.accent))
+    palette.setColor(QPalette.HighlightedText, QColor("#000000"))
+    palette.setColor(QPalette.PlaceholderText, QColor("#bbbbbb"))
+    palette.setColor(QPalette.Disabled, QPalette.Text, QColor("#888888"))
+    palette.setColor(QPalette.Disabled, QPalette.WindowText, QColor("#888888"))
+    return palette

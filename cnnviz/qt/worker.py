@@ -1,0 +1,108 @@
+"""The one background thread that runs all model work; the newest request wins."""
+
+from __future__ import annotations
+
+import threading
+import traceback
+from typing import Any
+
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+
+class Worker(QObject):
+    """Lives in its own QThread and owns the core Session (imported there, lazily).
+
+    `submit` is called from the GUI thread. It records the request as the newest of its
+    kind, so a request that was overtaken while queued is skipped, and a long one (a
+    download, a sweep) sees `cancelled()` turn true and stops early.
+    """
+
+    sigResult = Signal(object)  # a frozen result carrying .request_id
+    sigFailed = Signal(int, str)  # request id, a message for the user
+    sigProgress = Signal(int, str, int, int)  # request id, what, done, total (0: unknown)
+    sigCatalog = Signal(object, object)  # list[ArchRow], list[DeviceInfo]
+    _sigRequest = Signal(object)
+    _sigCatalogRequest = Signal()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._latest: dict[str, int] = {}
+        self._cancel = threading.Event()
+        self._session: Any = None
+        self._sigRequest.connect(self._handle)
+        self._sigCatalogRequest.connect(self._load_catalog)
+
+    # --- GUI thread -------------------------------------------------------------
+    def submit(self, request: Any) -> None:
+        self._latest[type(request).__name__] = request.request_id
+        self._cancel.clear()
+        self._sigRequest.emit(request)
+
+    def request_catalog(self) -> None:
+        self._sigCatalogRequest.emit()
+
+    def cancel(self) -> None:
+        """Stop the running download or sweep at its next check."""
+        self._cancel.set()
+
+    # --- worker thread ------------------------------------------------------------
+    def _is_stale(self, request: Any) -> bool:
+        return request.request_id < self._latest.get(type(request).__name__, 0)
+
+    @Slot()
+    def _load_catalog(self) -> None:
+        from cnnviz.core.catalog import catalog
+        from cnnviz.core.device import available_devices
+
+        self.sigCatalog.emit(catalog(), available_devices())
+
+    @Slot(object)
+    def _handle(self, request: Any) -> None:
+        if self._is_stale(request):
+            return
+        from cnnviz.core.session import Session
+
+        if self._session is None:
+            self._session = Session()
+        rid = request.request_id
+
+        label = getattr(request, "progress_label", "Downloading weights")
+
+        def progress(done: int, total: int) -> None:
+            self.sigProgress.emit(rid, label, done, total)
+
+        def cancelled() -> bool:
+            return self._cancel.is_set() or self._is_stale(request)
+
+        try:
+            result = self._session.handle(request, progress=progress, cancelled=cancelled)
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a message, never a crash
+            self.sigFailed.emit(rid, _user_message(exc))
+            return
+        if result is not None and not self._is_stale(request):
+            self.sigResult.emit(result)
+
+
+def _user_message(exc: BaseException) -> str:
+    from cnnviz.core.errors import USER_ERRORS
+
+    if isinstance(exc, USER_ERRORS):
+        return str(exc)
+    traceback.print_exception(exc)
+    return f"Unexpected error ({type(exc).__name__}): {exc}"
+
+
+class WorkerThread:
+    """Owns the QThread and its Worker; `stop` quits and joins it."""
+
+    def __init__(self) -> None:
+        self.thread = QThread()
+        self.thread.setObjectName("cnnviz-worker")
+        self.worker = Worker()
+        self.worker.moveToThread(self.thread)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.worker.cancel()
+        self.thread.quit()
+        self.thread.wait()

@@ -1,0 +1,1 @@
+"""Data files shipped with cnnviz: sample photographs and offline weights."""

@@ -1,0 +1,34 @@
+"""Shared fixtures. Qt runs offscreen; tests never touch the network."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+SAMPLES = Path(__file__).resolve().parent.parent / "resources" / "samples"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_torch_cache(tmp_path_factory, monkeypatch):
+    """Point torch.hub at an empty folder so no test sees (or fills) the user's cache."""
+    hub = tmp_path_factory.mktemp("torch-hub")
+    monkeypatch.setattr(torch.hub, "_hub_dir", str(hub))
+    yield hub
+
+
+@pytest.fixture(scope="session")
+def samples_dir() -> Path:
+    return SAMPLES
+
+
+def pytest_collection_modifyitems(config, items):
+    skip_cuda = pytest.mark.skip(reason="needs a CUDA GPU")
+    for item in items:
+        if "cuda" in item.keywords and not torch.cuda.is_available():
+            item.add_marker(skip_cuda)

@@ -1,0 +1,92 @@
+"""The command line in a real subprocess: JSON output, exit codes, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+ENV = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+
+
+def cnnviz(*args: str, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "cnnviz", *args],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        cwd=cwd,
+        timeout=300,
+    )
+
+
+def test_predict_json_and_bad_inputs_in_one_call(tmp_path, samples_dir):
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    cat = str(samples_dir / "cat.jpg")
+    result = cnnviz(
+        "predict",
+        cat,
+        str(broken),
+        str(tmp_path / "missing.png"),
+        cat,
+        "--json",
+        "--topk",
+        "3",
+        "--device",
+        "cpu",
+    )
+    assert result.returncode == 2
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [o["image"] for o in lines] == [cat, cat]
+    first = lines[0]
+    assert first["arch"] == "efficientnet_lite0" and first["device"] == "cpu"
+    assert first["weights"]["source"] == "bundled" and len(first["weights"]["sha256"]) == 64
+    ranks = [p["rank"] for p in first["predictions"]]
+    probs = [p["probability"] for p in first["predictions"]]
+    assert ranks == [1, 2, 3] and probs == sorted(probs, reverse=True) and 0 < sum(probs) <= 1
+    assert {"index", "label"} <= set(first["predictions"][0])
+    errors = result.stderr.strip().splitlines()
+    assert len(errors) == 2 and "Traceback" not in result.stderr
+    assert errors[0].startswith("cnnviz: error: broken.jpg")
+    assert "missing.png: file not found" in errors[1]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--arch", "resnet9000"], "unknown architecture 'resnet9000'"),
+        (
+            ["--device", "cuda"]
+            if not __import__("torch").cuda.is_available()
+            else ["--device", "tpu"],
+            "cnnviz: error:",
+        ),
+        (["--weights", "/nonexistent/w.pth"], "weights file not found"),
+    ],
+)
+def test_bad_options_exit_2_with_one_line(args, message, samples_dir):
+    result = cnnviz("predict", str(samples_dir / "cat.jpg"), *args)
+    assert result.returncode == 2
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert result.stdout == ""
+
+
+def test_untrained_model_warns(samples_dir):
+    result = cnnviz("predict", str(samples_dir / "cat.jpg"), "--arch", "alexnet", "--json")
+    assert result.returncode == 0
+    assert "UNTRAINED" in result.stderr
+    assert json.loads(result.stdout)["weights"]["source"] == "random"
+
+
+def test_models_json_lists_the_zoo():
+    result = cnnviz("models", "--json")
+    assert result.returncode == 0
+    rows = {r["name"]: r for r in json.loads(result.stdout)}
+    assert rows["efficientnet_lite0"]["weights"] == "offline"
+    assert rows["lenet5"]["weights"] == "offline"
+    assert rows["resnet50"]["weights"] in ("downloadable", "cached")
+    assert rows["resnet50"]["params"] == 25557032
