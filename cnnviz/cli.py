@@ -7,6 +7,8 @@ import json
 import sys
 from collections.abc import Sequence
 
+from cnnviz.defaults import BENCH_ARCHS, DEFAULT_ARCH
+
 EXIT_BAD_INPUT = 2
 
 
@@ -45,13 +47,43 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_arguments(predict)
     predict.add_argument("--topk", type=int, default=5, metavar="K")
     predict.add_argument("--json", action="store_true", help="one JSON object per image")
+    add_augment_arguments(predict)
     predict.set_defaults(run=_run_predict)
+    bench = sub.add_parser("bench", help="time forward passes, lab updates and montages")
+    bench.add_argument(
+        "--archs",
+        default=",".join(BENCH_ARCHS),
+        metavar="A,B",
+        help="architectures for the forward timings",
+    )
+    bench.add_argument("--device", metavar="D", help="cpu, cuda or mps (default: best)")
+    bench.add_argument("--repeat", type=int, default=20, metavar="N")
+    bench.add_argument("--sections", default="forward,lab,montage", metavar="S,T")
+    bench.add_argument("--json", action="store_true")
+    bench.set_defaults(run=_run_bench)
     return parser
 
 
-def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    from cnnviz.core.registry import DEFAULT_ARCH
+def _run_bench(args: argparse.Namespace) -> int:
+    import torch
 
+    from cnnviz.bench import format_table, run_bench
+
+    rows = run_bench(
+        tuple(a for a in args.archs.split(",") if a),
+        device=args.device,
+        repeat=args.repeat,
+        sections=tuple(args.sections.split(",")),
+    )
+    if args.json:
+        print(json.dumps([r.as_dict() for r in rows], indent=2))
+    else:
+        print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+        print(format_table(rows))
+    return 0
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--arch",
         default=DEFAULT_ARCH,
@@ -65,6 +97,17 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="download torchvision weights if they are not cached",
     )
+
+
+def add_augment_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--augment",
+        metavar="SPEC",
+        help='torchvision v2 augmentations, e.g. "RandomHorizontalFlip(p=1.0); '
+        'RandomRotation(degrees=[30, 30])"',
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random augmentations")
+    parser.add_argument("--mix", metavar="IMAGE", help="second image for MixUp/CutMix")
 
 
 def add_gui_arguments(parser: argparse.ArgumentParser) -> None:
@@ -129,6 +172,13 @@ def _run_predict(args: argparse.Namespace) -> int:
 
     if args.topk < 1:
         raise CliError("--topk must be at least 1")
+    augment = _parse_augment(args)
+    mix = None
+    if args.mix is not None:
+        try:
+            mix = load_image(args.mix)
+        except ImageLoadError as exc:
+            raise CliError(f"--mix: {exc}") from exc
     engine = load_engine(args)
     status = 0
     for path in args.images:
@@ -138,26 +188,62 @@ def _run_predict(args: argparse.Namespace) -> int:
             print(f"cnnviz: error: {exc}", file=sys.stderr)
             status = EXIT_BAD_INPUT
             continue
-        prediction = engine.predict(image, topk=args.topk)
+        try:
+            lab = _augmented(engine, image, augment, args.seed, mix, args.topk)
+        except ValueError as exc:  # SpecError: e.g. a crop larger than this image
+            print(f"cnnviz: error: {path}: {exc}", file=sys.stderr)
+            status = EXIT_BAD_INPUT
+            continue
+        prediction = lab.prediction if lab is not None else engine.predict(image, topk=args.topk)
         if prediction.notice:
             print(f"cnnviz: {prediction.notice}", file=sys.stderr)
         if args.json:
-            print(
-                json.dumps(
-                    {
-                        "image": path,
-                        "arch": engine.spec.name,
-                        "weights": engine.weights.as_dict(),
-                        "device": prediction.device,
-                        "predictions": [c.as_dict() for c in prediction.top],
-                    }
-                )
-            )
+            record = {
+                "image": path,
+                "arch": engine.spec.name,
+                "weights": engine.weights.as_dict(),
+                "device": prediction.device,
+                "predictions": [c.as_dict() for c in prediction.top],
+            }
+            if lab is not None:
+                record["augment"] = lab.as_dict()
+            print(json.dumps(record))
         else:
-            print(
-                f"{path}  ({engine.spec.display_name}, {engine.weights.source.value} weights, "
-                f"{prediction.device}, {prediction.forward_ms:.0f} ms)"
-            )
-            for c in prediction.top:
-                print(f"  {c.rank}. {c.label:<30} {c.probability:7.2%}")
+            _print_prediction(path, engine, prediction, lab)
     return status
+
+
+def _parse_augment(args: argparse.Namespace):
+    if not args.augment:
+        if args.mix:
+            raise CliError("--mix needs --augment with MixUp or CutMix")
+        return None
+    from cnnviz.core.augment import SpecError, parse_spec
+
+    try:
+        return parse_spec(args.augment)
+    except SpecError as exc:
+        raise CliError(f"--augment: {exc}") from exc
+
+
+def _augmented(engine, image, spec, seed: int, mix, topk: int):
+    if spec is None:
+        return None
+    from cnnviz.core.lab import run_lab
+
+    return run_lab(engine, image, spec, seed=seed, mix_with=mix, topk=topk)
+
+
+def _print_prediction(path: str, engine, prediction, lab) -> None:
+    print(
+        f"{path}  ({engine.spec.display_name}, {engine.weights.source.value} weights, "
+        f"{prediction.device}, {prediction.forward_ms:.0f} ms)"
+    )
+    if lab is not None:
+        print(f"  augmented with: {lab.spec_text}  (seed {lab.seed})")
+        print(f"  {lab.summary_text()}")
+        for row in lab.rows:
+            print(f"  {row.rank}. {row.label:<30} {row.probability:7.2%}   {row.change_text()}")
+        return
+    for c in prediction.top:
+        print(f"  {c.rank}. {c.label:<30} {c.probability:7.2%}")

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 
 import pytest
 
@@ -13,12 +14,13 @@ ENV = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
 
 
 def cnnviz(*args: str, cwd=None) -> subprocess.CompletedProcess:
+    # Not the checkout's root: `python -m` would import the source tree instead of the install.
     return subprocess.run(
         [sys.executable, "-m", "cnnviz", *args],
         capture_output=True,
         text=True,
         env=ENV,
-        cwd=cwd,
+        cwd=cwd or tempfile.gettempdir(),
         timeout=300,
     )
 
@@ -90,3 +92,48 @@ def test_models_json_lists_the_zoo():
     assert rows["lenet5"]["weights"] == "offline"
     assert rows["resnet50"]["weights"] in ("downloadable", "cached")
     assert rows["resnet50"]["params"] == 25557032
+
+
+def test_predict_with_augmentation_matches_a_hand_applied_transform(samples_dir, tmp_path):
+    import torch
+    from torchvision.transforms.v2 import functional as F
+
+    from cnnviz.core.engine import Engine
+    from cnnviz.core.images import load_image
+
+    cat = samples_dir / "cat.jpg"
+    result = cnnviz(
+        "predict",
+        str(cat),
+        "--json",
+        "--device",
+        "cpu",
+        "--augment",
+        "RandomVerticalFlip(p=1.0)",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    record = json.loads(result.stdout)
+    assert record["augment"]["spec"] == "RandomVerticalFlip(p=1.0)"
+    # Reference: flip the pixels by hand, then torchvision's own preprocessing and forward.
+    engine = Engine.load("efficientnet_lite0", device="cpu")
+    flipped = F.vertical_flip(F.pil_to_tensor(load_image(cat)))
+    with torch.no_grad():
+        probs = torch.softmax(engine.model(engine.spec.preprocess()(flipped)[None]), 1)[0]
+    top = probs.topk(5)
+    assert [p["index"] for p in record["predictions"]] == top.indices.tolist()
+    for p, q in zip(record["predictions"], top.values.tolist(), strict=True):
+        assert abs(p["probability"] - q) < 1e-5
+
+
+def test_invalid_augment_spec_names_the_bad_part(samples_dir, tmp_path):
+    result = cnnviz(
+        "predict",
+        str(samples_dir / "cat.jpg"),
+        "--augment",
+        "RandomHorizontalFlip(p=1.0); RandomRotation(angle=3)",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2 and result.stdout == ""
+    (line,) = result.stderr.strip().splitlines()
+    assert "RandomRotation" in line and "'angle'" in line

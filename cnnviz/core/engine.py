@@ -63,6 +63,13 @@ class Engine:
         self._mean = torch.tensor(mean).view(3, 1, 1)
         self._std = torch.tensor(std).view(3, 1, 1)
         self._pending_notice: str | None = None
+        self._warm_up()
+
+    def _warm_up(self) -> None:
+        # The first forward pays one-off costs (kernel selection, allocator growth); pay them
+        # here so that the forward time reported for the user's image is the steady one.
+        size = self.spec.input_size
+        self.forward(torch.zeros(1, 3, size, size))
 
     @classmethod
     def load(

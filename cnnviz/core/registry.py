@@ -15,6 +15,7 @@ from torchvision.transforms import InterpolationMode
 from torchvision.transforms._presets import ImageClassification
 
 from cnnviz.core.models import efficientnet_lite, lenet
+from cnnviz.defaults import DEFAULT_ARCH  # noqa: F401 - re-exported
 from cnnviz.resources_path import resources_dir
 
 
@@ -145,8 +146,6 @@ _TORCHVISION_LINE = [
     ("regnet_y_400mf", "RegNet", 2020, "RegNetY-400MF"),
     ("convnext_tiny", "ConvNeXt", 2022, "ConvNeXt-Tiny"),
 ]
-
-DEFAULT_ARCH = "efficientnet_lite0"
 
 
 def _imagenet_categories() -> tuple[str, ...]:

@@ -188,7 +188,10 @@ def download(
     try:
         response = urllib.request.urlopen(url, timeout=timeout)  # noqa: S310 - weights URLs only
     except (urllib.error.URLError, OSError) as exc:
-        raise WeightsError(f"cannot download {os.path.basename(url)}: {_short(exc)}") from exc
+        reason = getattr(exc, "reason", exc)
+        raise WeightsError(
+            f"cannot download {os.path.basename(url)} (offline? {_short(reason)})"
+        ) from exc
     total = int(response.headers.get("Content-Length") or 0)
     digest = hashlib.sha256()
     done = 0

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cnnviz.defaults import DEFAULT_ARCH
 from cnnviz.qt import menus
 from cnnviz.qt.banner import Banner
 from cnnviz.qt.model_picker import ArchPicker, DevicePicker
@@ -34,7 +35,6 @@ from cnnviz.qt.theme import NORMAL, PRESENTATION, apply_theme
 from cnnviz.qt.worker import WorkerThread
 from cnnviz.resources_path import default_sample, samples
 
-DEFAULT_ARCH = "efficientnet_lite0"
 MAX_RECENT = 8
 
 
@@ -361,10 +361,13 @@ class MainWindow(QMainWindow):
         self.status_labels["weights"].setToolTip(f"{weights.description}\nsha256 {weights.sha256}")
         self.status_labels["device"].setText(f"device {model.device}")
         if weights.untrained:
+            reason = weights.description.split("; random initialisation")[0]
+            detail = "" if reason.startswith("random initialisation") else f"{reason}. "
             self.untrained_banner.show_message(
-                f"⚠  UNTRAINED MODEL: {model.display_name} is running on random weights, so its "
-                f"predictions mean nothing. ({weights.description}.) Load a weights file "
-                "(Model ▸ Load weights file…) or go online to download them."
+                f"⚠  UNTRAINED MODEL: {model.display_name} runs on random weights, so its "
+                f"predictions mean nothing.<br><span style='font-weight:normal'>{detail}"
+                "Load a weights file (Model ▸ Load weights file…) or go online to download "
+                "the pretrained weights.</span>"
             )
         else:
             self.untrained_banner.hide()

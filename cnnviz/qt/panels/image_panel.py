@@ -6,7 +6,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QWidget
 
-from cnnviz.qt.theme import Theme
+from cnnviz.qt.theme import NORMAL, Theme
 
 
 class ImageView(pg.GraphicsLayoutWidget):
@@ -21,6 +21,8 @@ class ImageView(pg.GraphicsLayoutWidget):
         self.image_item = pg.ImageItem(axisOrder="row-major")
         self.view.addItem(self.image_item)
         self.image: np.ndarray | None = None
+        self.caption = ""
+        self._theme = NORMAL
         self.setMinimumSize(160, 160)
 
     def set_image(self, image: np.ndarray | None, caption: str = "") -> None:
@@ -30,12 +32,20 @@ class ImageView(pg.GraphicsLayoutWidget):
         else:
             self.image_item.setImage(image, levels=(0, 255), autoLevels=False)
             self.view.autoRange(padding=0.01)
-        self.label.setText(f"{self._title}<br><small>{caption}</small>" if caption else self._title)
+        self.caption = caption
+        self._draw_label()
+
+    def _draw_label(self) -> None:
+        size = 11 * min(self._theme.font_scale, 1.4)
+        text = f"<b>{self._title}</b>"
+        if self.caption:
+            text += f"<br><span style='font-size:{size * 0.85:.0f}pt'>{self.caption}</span>"
+        self.label.setText(text, size=f"{size:.0f}pt", color=self._theme.foreground)
 
     def apply_theme(self, theme: Theme) -> None:
         self.setBackground(theme.background)
-        self.label.setAttr("color", theme.foreground)
-        self.label.setText(self.label.text)
+        self._theme = theme
+        self._draw_label()
 
 
 class ImagePanel(QWidget):

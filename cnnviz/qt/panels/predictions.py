@@ -49,8 +49,10 @@ class PredictionsPanel(QWidget):
         self.plot.setMouseEnabled(x=False, y=False)
         self.plot.hideButtons()
         self.plot.getPlotItem().invertY(True)
-        self.plot.setXRange(0, 1, padding=0)
+        # Room right of a full bar for its percentage label.
+        self.plot.setXRange(0, 1.2, padding=0)
         self.plot.getAxis("bottom").setTicks([[(v / 4, f"{v * 25}%") for v in range(5)]])
+        self.plot.showGrid(x=True, y=False, alpha=0.25)
         self.plot.setMinimumHeight(160)
         self.bars = pg.BarGraphItem(x0=[], y=[], height=0.7, width=[], brushes=[])
         self.plot.addItem(self.bars)
@@ -110,7 +112,7 @@ class PredictionsPanel(QWidget):
             text = pg.TextItem(
                 f"{r.probability:.1%}", color=self._theme.foreground, anchor=(0, 0.5)
             )
-            text.setPos(min(r.probability, 0.82) + 0.01, r.rank)
+            text.setPos(r.probability + 0.01, r.rank)
             self.plot.addItem(text)
             self._texts.append(text)
         self.plot.setYRange(0.5, max(len(rows), 5) + 0.5, padding=0)
