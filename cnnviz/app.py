@@ -28,6 +28,9 @@ def run_app(args: argparse.Namespace) -> int:
         weights=getattr(args, "weights", None),
         device=getattr(args, "device", None),
         presentation=True if getattr(args, "presentation", False) else None,
+        augment=getattr(args, "augment", None),
+        seed=getattr(args, "seed", 0) or 0,
+        mix=getattr(args, "mix", None),
     )
     screenshot = getattr(args, "screenshot", None)
     # A scripted screenshot must not depend on (or change) the user's saved preferences.

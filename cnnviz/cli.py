@@ -121,6 +121,7 @@ def add_gui_arguments(parser: argparse.ArgumentParser) -> None:
         help="wait for the result, save the window as PNG and exit",
     )
     parser.add_argument("--presentation", action="store_true", help="start in presentation mode")
+    add_augment_arguments(parser)
 
 
 def _run_gui(args: argparse.Namespace) -> int:

@@ -45,6 +45,9 @@ class StartOptions:
     weights: str | None = None
     device: str | None = None
     presentation: bool | None = None
+    augment: str | None = None
+    seed: int = 0
+    mix: str | None = None
 
 
 class MainWindow(QMainWindow):
@@ -77,6 +80,7 @@ class MainWindow(QMainWindow):
         # Widgets with an apply_theme(theme) method, re-themed on presentation mode changes.
         self.themed_widgets: list[Any] = []
         self._build_widgets()
+        self._install_panels()
         self.menus = menus.build(self)
         self._restore_layout()
         presentation = self.options.presentation
@@ -119,6 +123,14 @@ class MainWindow(QMainWindow):
             "Predictions", self.predictions, Qt.RightDockWidgetArea
         )
         self._build_status_bar()
+
+    def _install_panels(self) -> None:
+        """The feature panels, each wired through the extension points above."""
+        from cnnviz.qt.augment_controller import install_augment_lab
+
+        lab = install_augment_lab(self)
+        if self.options.augment:
+            lab.set_spec(self.options.augment, self.options.seed, self.options.mix)
 
     def add_dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
         dock = QDockWidget(title, self)

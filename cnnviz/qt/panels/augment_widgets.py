@@ -1,0 +1,177 @@
+"""Pieces of the augmentation lab: the grouped catalogue and the second-image picker."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
+
+from cnnviz.core.augment import CATALOG, GROUPS
+from cnnviz.qt.theme import Theme
+from cnnviz.resources_path import samples
+
+GROUP_TITLES = {
+    "basic": "Basic",
+    "geometric": "Geometric",
+    "colour": "Colour",
+    "other": "Other",
+    "policies": "Policies (random / learned)",
+    "mixing": "Mixing (needs a second image)",
+}
+IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.tif *.tiff *.webp);;All files (*)"
+
+
+def scrolled(widget: QWidget) -> QScrollArea:
+    """`widget` in a frameless scroll area that resizes it to the available width."""
+    area = QScrollArea()
+    area.setWidget(widget)
+    area.setWidgetResizable(True)
+    area.setFrameShape(QScrollArea.NoFrame)
+    return area
+
+
+class CatalogueToggles(QScrollArea):
+    """One check box per catalogue transform, grouped; emits (name, on) on user clicks."""
+
+    sigToggled = Signal(str, bool)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        inner = QWidget()
+        column = QVBoxLayout(inner)
+        column.setContentsMargins(0, 0, 0, 0)
+        self.toggles: dict[str, QCheckBox] = {}
+        for group in GROUPS:
+            box = QGroupBox(GROUP_TITLES.get(group, group))
+            grid = QGridLayout(box)
+            grid.setContentsMargins(6, 4, 6, 4)
+            grid.setVerticalSpacing(2)
+            for i, entry in enumerate(e for e in CATALOG if e.group == group):
+                toggle = QCheckBox(entry.name)
+                toggle.setToolTip(entry.description)
+                toggle.toggled.connect(lambda on, name=entry.name: self.sigToggled.emit(name, on))
+                self.toggles[entry.name] = toggle
+                grid.addWidget(toggle, i // 2, i % 2)
+            column.addWidget(box)
+        column.addStretch(1)
+        self.setWidget(inner)
+        self.setWidgetResizable(True)
+        self.setFrameShape(QScrollArea.NoFrame)
+
+    def show_enabled(self, names: Iterable[str]) -> None:
+        """Tick exactly the transforms in `names`, without emitting."""
+        on = set(names)
+        for name, toggle in self.toggles.items():
+            toggle.blockSignals(True)
+            toggle.setChecked(name in on)
+            toggle.blockSignals(False)
+
+
+class SecondImagePicker(QGroupBox):
+    """The second image for MixUp/CutMix: a bundled sample or any file; shows label weights."""
+
+    sigChosen = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__("Second image to mix", parent)
+        self.combo = QComboBox()
+        self.combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+        self.combo.setMinimumContentsLength(8)
+        for title, path in samples():
+            self.combo.addItem(title, str(path))
+        self.combo.setCurrentIndex(-1)
+        self.combo.currentIndexChanged.connect(self._on_index)
+        self.button = QPushButton("Second image…")
+        self.button.setToolTip("Pick any image file as the second image for MixUp / CutMix")
+        self.button.clicked.connect(self.choose_file)
+        self.weights_label = QLabel("")
+        self.weights_label.setWordWrap(True)
+        line = QHBoxLayout()
+        line.addWidget(self.combo, 1)
+        line.addWidget(self.button)
+        layout = QVBoxLayout(self)
+        layout.addLayout(line)
+        layout.addWidget(self.weights_label)
+
+    def path(self) -> str | None:
+        """The chosen image's path, or None."""
+        return self.combo.currentData() if self.combo.currentIndex() >= 0 else None
+
+    def set_path(self, path: str, *, emit: bool = True) -> None:
+        """Choose `path` (added to the list when it is not a bundled sample)."""
+        index = self.combo.findData(path)
+        if index < 0:
+            self.combo.addItem(Path(path).name, path)
+            index = self.combo.count() - 1
+        self.combo.blockSignals(not emit)
+        self.combo.setCurrentIndex(index)
+        self.combo.blockSignals(False)
+
+    def pick_default(self, avoid: object) -> str | None:
+        """Choose the first bundled sample that is not `avoid`, without emitting."""
+        avoided = _resolved(avoid)
+        for i in range(self.combo.count()):
+            if _resolved(self.combo.itemData(i)) != avoided:
+                self.set_path(self.combo.itemData(i), emit=False)
+                return self.path()
+        return None
+
+    def choose_file(self) -> None:
+        """Ask for an image file."""
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Second image for MixUp / CutMix", "", IMAGE_FILTER
+        )
+        if path:
+            self.set_path(path)
+
+    def _on_index(self, _index: int) -> None:
+        path = self.path()
+        if path is not None:
+            self.sigChosen.emit(path)
+
+
+def _resolved(source: object) -> object:
+    """A path as an absolute one, so that relative and absolute spellings compare equal."""
+    if isinstance(source, str):
+        try:
+            return Path(source).resolve()
+        except OSError:
+            return source
+    return source
+
+
+def control_style(theme: Theme) -> str:
+    """Style sheet that keeps check boxes and sliders visible on a black background.
+
+    Fusion draws their outlines a shade darker (or lighter) than the window colour,
+    which is invisible when the window is pure black.
+    """
+    if theme.background.lower() not in ("#000000", "#000"):
+        return ""
+    fg, accent = theme.foreground, theme.accent
+    return f"""
+    QCheckBox::indicator {{ width: 0.9em; height: 0.9em; border: 2px solid {fg};
+                            background: {theme.background}; }}
+    QCheckBox::indicator:checked {{ background: {accent}; border-color: {accent}; }}
+    QCheckBox::indicator:disabled {{ border-color: #777777; }}
+    QCheckBox::indicator:checked:disabled {{ background: #777777; }}
+    QSlider::groove:horizontal {{ height: 0.3em; background: #666666; }}
+    QSlider::sub-page:horizontal {{ background: {accent}; }}
+    QSlider::handle:horizontal {{ background: {fg}; width: 0.8em; margin: -0.35em 0; }}
+    QSlider::sub-page:horizontal:disabled {{ background: #777777; }}
+    QPushButton:disabled, QLabel:disabled {{ color: #777777; }}
+    """
