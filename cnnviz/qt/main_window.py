@@ -160,7 +160,7 @@ class MainWindow(QMainWindow):
         if geometry is not None:
             self.restoreGeometry(geometry)
         else:
-            self.resize(1280, 800)
+            self.resize(1440, 900)
         state = self.settings.value("windowState")
         if state is not None:
             self.restoreState(state)

@@ -39,6 +39,7 @@ def apply_theme(app: QApplication, theme: Theme) -> None:
     font.setPointSizeF(_base_point_size * theme.font_scale)
     app.setFont(font)
     app.setPalette(_palette(theme) if theme is PRESENTATION else app.style().standardPalette())
+    app.setStyleSheet(control_style(theme))
     pg.setConfigOptions(background=theme.background, foreground=theme.foreground)
 
 
@@ -67,3 +68,27 @@ def _palette(theme: Theme) -> QPalette:
     palette.setColor(QPalette.Disabled, QPalette.Text, QColor("#888888"))
     palette.setColor(QPalette.Disabled, QPalette.WindowText, QColor("#888888"))
     return palette
+
+
+def control_style(theme: Theme) -> str:
+    """Style sheet that keeps check boxes and sliders visible on a black background.
+
+    Fusion draws their outlines a shade darker (or lighter) than the window colour,
+    which is invisible when the window is pure black.
+    """
+    if theme.background.lower() not in ("#000000", "#000"):
+        return ""
+    fg, accent = theme.foreground, theme.accent
+    return f"""
+    QCheckBox::indicator {{ width: 0.9em; height: 0.9em; border: 2px solid {fg};
+                            background: {theme.background}; }}
+    QCheckBox::indicator:checked {{ background: {accent}; border-color: {accent}; }}
+    QCheckBox::indicator:disabled {{ border-color: #777777; }}
+    QCheckBox::indicator:checked:disabled {{ background: #777777; }}
+    QSlider::groove:horizontal {{ height: 0.3em; background: #666666; }}
+    QSlider::sub-page:horizontal {{ background: {accent}; }}
+    QSlider::handle:horizontal {{ background: {fg}; width: 0.8em; margin: -0.35em 0; }}
+    QSlider::sub-page:horizontal:disabled {{ background: #777777; }}
+    QPushButton:disabled, QLabel:disabled {{ color: #777777; }}
+    QTableView, QTreeView {{ gridline-color: #555555; }}
+    """

@@ -45,7 +45,6 @@ from cnnviz.qt.panels.augment_params import ParamEditor, shown_value
 from cnnviz.qt.panels.augment_widgets import (
     CatalogueToggles,
     SecondImagePicker,
-    control_style,
     scrolled,
 )
 from cnnviz.qt.panels.image_panel import ImageView
@@ -370,7 +369,6 @@ class AugmentLabPanel(QWidget):
     def apply_theme(self, theme: Theme) -> None:
         """Re-colour the picture and the red texts for normal or presentation mode."""
         self._theme = theme
-        self.setStyleSheet(control_style(theme))
         self.image_view.apply_theme(theme)
         self.error_label.setStyleSheet(f"color: {theme.warning_bg}; font-weight: bold")
         self._style_outcome()

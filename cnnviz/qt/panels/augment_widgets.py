@@ -21,7 +21,6 @@ from PySide6.QtWidgets import (
 )
 
 from cnnviz.core.augment import CATALOG, GROUPS
-from cnnviz.qt.theme import Theme
 from cnnviz.resources_path import samples
 
 GROUP_TITLES = {
@@ -152,26 +151,3 @@ def _resolved(source: object) -> object:
         except OSError:
             return source
     return source
-
-
-def control_style(theme: Theme) -> str:
-    """Style sheet that keeps check boxes and sliders visible on a black background.
-
-    Fusion draws their outlines a shade darker (or lighter) than the window colour,
-    which is invisible when the window is pure black.
-    """
-    if theme.background.lower() not in ("#000000", "#000"):
-        return ""
-    fg, accent = theme.foreground, theme.accent
-    return f"""
-    QCheckBox::indicator {{ width: 0.9em; height: 0.9em; border: 2px solid {fg};
-                            background: {theme.background}; }}
-    QCheckBox::indicator:checked {{ background: {accent}; border-color: {accent}; }}
-    QCheckBox::indicator:disabled {{ border-color: #777777; }}
-    QCheckBox::indicator:checked:disabled {{ background: #777777; }}
-    QSlider::groove:horizontal {{ height: 0.3em; background: #666666; }}
-    QSlider::sub-page:horizontal {{ background: {accent}; }}
-    QSlider::handle:horizontal {{ background: {fg}; width: 0.8em; margin: -0.35em 0; }}
-    QSlider::sub-page:horizontal:disabled {{ background: #777777; }}
-    QPushButton:disabled, QLabel:disabled {{ color: #777777; }}
-    """

@@ -53,7 +53,7 @@ class PredictionsPanel(QWidget):
         self.plot.setXRange(0, 1.2, padding=0)
         self.plot.getAxis("bottom").setTicks([[(v / 4, f"{v * 25}%") for v in range(5)]])
         self.plot.showGrid(x=True, y=False, alpha=0.25)
-        self.plot.setMinimumHeight(160)
+        self.plot.setMinimumHeight(150)
         self.bars = pg.BarGraphItem(x0=[], y=[], height=0.7, width=[], brushes=[])
         self.plot.addItem(self.bars)
         self._texts: list[pg.TextItem] = []
@@ -68,6 +68,7 @@ class PredictionsPanel(QWidget):
         header.setSectionResizeMode(1, QHeaderView.Stretch)
         header.setSectionResizeMode(2, QHeaderView.ResizeToContents)
 
+        self._fit_table()
         self.copy_button = QPushButton("Copy as text")
         self.copy_button.clicked.connect(self.copy_to_clipboard)
         buttons = QHBoxLayout()
@@ -122,6 +123,8 @@ class PredictionsPanel(QWidget):
         self.table.setColumnCount(4 if comparing else 3)
         labels = ["#", "Class", "Probability"] + (["Change"] if comparing else [])
         self.table.setHorizontalHeaderLabels(labels)
+        if comparing:
+            self.table.horizontalHeader().setSectionResizeMode(3, QHeaderView.ResizeToContents)
         self.table.setRowCount(len(self.rows))
         for i, r in enumerate(self.rows):
             cells = [str(r.rank), r.label, f"{r.probability:.2%}"] + (
@@ -132,6 +135,12 @@ class PredictionsPanel(QWidget):
                 if j != 1:
                     item.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
                 self.table.setItem(i, j, item)
+
+    def _fit_table(self) -> None:
+        """Room for all five rows and the header, however the docks are arranged."""
+        rows = 5 * self.table.fontMetrics().height() * 1.6
+        header = self.table.horizontalHeader().sizeHint().height()
+        self.table.setMinimumHeight(int(rows + header + 6))
 
     def as_text(self) -> str:
         lines = [
@@ -147,6 +156,7 @@ class PredictionsPanel(QWidget):
 
     def apply_theme(self, theme: Theme) -> None:
         self._theme = theme
+        self._fit_table()
         self.plot.setBackground(theme.background)
         for axis in ("left", "bottom"):
             self.plot.getAxis(axis).setTextPen(theme.foreground)

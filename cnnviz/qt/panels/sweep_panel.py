@@ -31,7 +31,6 @@ from PySide6.QtWidgets import (
 from cnnviz.core.augment import AugmentSpec, catalog_entry
 from cnnviz.core.sweep import describe_sweep, linspace_values
 from cnnviz.qt.panels.augment_params import shown_value
-from cnnviz.qt.panels.augment_widgets import control_style
 from cnnviz.qt.theme import NORMAL, Theme
 
 # Okabe–Ito colours (told apart with colour-blindness too), per background.
@@ -320,7 +319,6 @@ class SweepPanel(QWidget):
     def apply_theme(self, theme: Theme) -> None:
         """Plot colours and line widths for normal or presentation mode."""
         self._theme = theme
-        self.setStyleSheet(control_style(theme))
         self.plot.setBackground(theme.background)
         for axis in ("left", "bottom"):
             ax = self.plot.getAxis(axis)
