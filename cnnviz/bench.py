@@ -65,7 +65,7 @@ def bench_forward(arch: str, image: Image.Image, device: str | None, repeat: int
     bare = bare_forward_ms(engine, repeat)
     last_conv = [n for n, m in engine.model.named_modules() if isinstance(m, torch.nn.Conv2d)][-1]
     rows = [
-        Timing("forward", f"{arch} bare torchvision forward", bare, bare),
+        Timing("forward", f"{arch} bare model(x) forward", bare, bare),
         Timing(
             "forward",
             f"{arch} cnnviz predict (preprocess+forward+top-5)",
