@@ -31,6 +31,7 @@ def run_app(args: argparse.Namespace) -> int:
         augment=getattr(args, "augment", None),
         seed=getattr(args, "seed", 0) or 0,
         mix=getattr(args, "mix", None),
+        layer=getattr(args, "layer", None),
     )
     screenshot = getattr(args, "screenshot", None)
     # A scripted screenshot must not depend on (or change) the user's saved preferences.

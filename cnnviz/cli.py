@@ -49,6 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--json", action="store_true", help="one JSON object per image")
     add_augment_arguments(predict)
     predict.set_defaults(run=_run_predict)
+    from cnnviz.cli_layers import add_layer_commands
+
+    add_layer_commands(sub)
+
     bench = sub.add_parser("bench", help="time forward passes, lab updates and montages")
     bench.add_argument(
         "--archs",
@@ -121,6 +125,7 @@ def add_gui_arguments(parser: argparse.ArgumentParser) -> None:
         help="wait for the result, save the window as PNG and exit",
     )
     parser.add_argument("--presentation", action="store_true", help="start in presentation mode")
+    parser.add_argument("--layer", metavar="LAYER", help="select this layer in the explorer")
     add_augment_arguments(parser)
 
 

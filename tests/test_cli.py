@@ -137,3 +137,48 @@ def test_invalid_augment_spec_names_the_bad_part(samples_dir, tmp_path):
     assert result.returncode == 2 and result.stdout == ""
     (line,) = result.stderr.strip().splitlines()
     assert "RandomRotation" in line and "'angle'" in line
+
+
+def test_features_and_filters_commands_end_to_end(samples_dir, tmp_path):
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from cnnviz.core.engine import Engine
+    from cnnviz.core.images import load_image
+
+    digit = samples_dir / "digits" / "digit_2.png"
+    npy, png = tmp_path / "acts.npy", tmp_path / "grid.png"
+    done = cnnviz(
+        "features",
+        str(digit),
+        "--arch",
+        "lenet5",
+        "--layer",
+        "features.3",
+        "--npy",
+        str(npy),
+        "--out",
+        str(png),
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    engine = Engine.load("lenet5", device="cpu")
+    seen = {}
+
+    def hook(_module, _inputs, output) -> None:  # returns None: the output stays untouched
+        seen["o"] = output.clone()  # a copy: the ReLU after this conv runs in place
+
+    engine.model.features[3].register_forward_hook(hook)
+    with torch.no_grad():
+        engine.model(engine.spec.preprocess()(load_image(digit))[None])
+    assert np.array_equal(np.load(npy), seen["o"][0].numpy())
+    assert Image.open(png).size[0] > 10
+    filters = tmp_path / "filters.png"
+    done = cnnviz(
+        "filters", "--arch", "lenet5", "--layer", "features.0", "--out", str(filters), cwd=tmp_path
+    )
+    assert done.returncode == 0 and Image.open(filters).mode in ("RGB", "RGBA")
+    bad = cnnviz("features", str(digit), "--arch", "lenet5", "--layer", "features.33", cwd=tmp_path)
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
+    assert "features.3" in bad.stderr

@@ -85,9 +85,11 @@ def test_model_input_is_the_denormalised_tensor(photo):
 def test_captured_activations_equal_an_independent_hook(photo):
     engine = _engine("resnet18", seed=2)
     seen = {}
-    handle = engine.model.layer2[1].conv2.register_forward_hook(
-        lambda m, i, o: seen.setdefault("out", o.detach().clone())
-    )
+
+    def hook(_module, _inputs, output) -> None:  # returns None, so the output is untouched
+        seen["out"] = output.detach().clone()
+
+    handle = engine.model.layer2[1].conv2.register_forward_hook(hook)
     prediction = engine.predict(photo, layers=["layer2.1.conv2", "relu"])
     handle.remove()
     assert np.array_equal(prediction.activations["layer2.1.conv2"], seen["out"][0].numpy())

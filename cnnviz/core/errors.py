@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from cnnviz.core.augment import SpecError
+from cnnviz.core.capture import UnknownLayerError
 from cnnviz.core.device import DeviceError
 from cnnviz.core.images import ImageLoadError
 from cnnviz.core.registry import UnknownArchError
@@ -14,4 +15,5 @@ USER_ERRORS: tuple[type[Exception], ...] = (
     DeviceError,
     UnknownArchError,
     SpecError,
+    UnknownLayerError,
 )

@@ -91,6 +91,8 @@ class Session:
         self._key: ModelKey | None = None
         self._images: dict[ImageSource, tuple[Image.Image, np.ndarray]] = {}
         self._layer_tree: object | None = None
+        self._last_classified: tuple[tuple, tuple] | None = None
+        self._generation = 0  # counts engines loaded, so caches never outlive their model
 
     def engine_for(
         self,
@@ -103,6 +105,8 @@ class Session:
             self.engine = None  # free the old model before building the next
             self._key = None
             self._layer_tree = None
+            self._last_classified = None
+            self._generation += 1
             self.engine = Engine.load(
                 key.arch,
                 weights_file=key.weights_file,
@@ -136,6 +140,30 @@ class Session:
 
             self._layer_tree = layer_tree_for(self.engine)
         return self._layer_tree
+
+    def _classify(self, engine: Engine, image: Image.Image, request: AnalysisRequest):
+        """(lab outcome or None, prediction, image fed to the model), reused while only the
+        layer explorer's settings change, so a layer switch costs one forward, not two."""
+        key = (self._generation, request.image, request.augment, request.topk)
+        if self._last_classified is not None and self._last_classified[0] == key:
+            return self._last_classified[1]
+        if request.augment is not None:
+            from cnnviz.core.lab import run_lab
+
+            mix = request.augment.mix_image
+            lab = run_lab(
+                engine,
+                image,
+                request.augment.spec,
+                seed=request.augment.seed,
+                mix_with=self.image_for(mix) if mix is not None else None,
+                topk=request.topk,
+            )
+            outcome = (lab, lab.prediction, lab.augmented_tensor)
+        else:
+            outcome = (None, engine.predict(image, topk=request.topk), image)
+        self._last_classified = (key, outcome)
+        return outcome
 
     def summary(self) -> ModelSummary:
         engine = self.engine
@@ -172,24 +200,7 @@ class Session:
         engine = self.engine_for(request.model, progress=progress, cancelled=cancelled)
         if image is None:
             return AnalysisResult(request.request_id, self.summary())
-        lab = None
-        if request.augment is not None:
-            from cnnviz.core.lab import run_lab
-
-            mix = request.augment.mix_image
-            lab = run_lab(
-                engine,
-                image,
-                request.augment.spec,
-                seed=request.augment.seed,
-                mix_with=self.image_for(mix) if mix is not None else None,
-                topk=request.topk,
-            )
-            prediction = lab.prediction
-            model_image = lab.augmented_tensor
-        else:
-            prediction = engine.predict(image, topk=request.topk)
-            model_image = image
+        lab, prediction, model_image = self._classify(engine, image, request)
         tree = view = None
         if request.layer is not None:
             from cnnviz.core.layer_view import build_layer_view

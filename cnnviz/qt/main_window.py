@@ -48,6 +48,7 @@ class StartOptions:
     augment: str | None = None
     seed: int = 0
     mix: str | None = None
+    layer: str | None = None
 
 
 class MainWindow(QMainWindow):
@@ -127,10 +128,14 @@ class MainWindow(QMainWindow):
     def _install_panels(self) -> None:
         """The feature panels, each wired through the extension points above."""
         from cnnviz.qt.augment_controller import install_augment_lab
+        from cnnviz.qt.layer_controller import install_layer_explorer
 
         lab = install_augment_lab(self)
         if self.options.augment:
             lab.set_spec(self.options.augment, self.options.seed, self.options.mix)
+        explorer = install_layer_explorer(self)
+        if self.options.layer:
+            explorer.select_layer(self.options.layer)
 
     def add_dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
         dock = QDockWidget(title, self)
@@ -162,8 +167,21 @@ class MainWindow(QMainWindow):
         else:
             self.resize(1440, 900)
         state = self.settings.value("windowState")
-        if state is not None:
-            self.restoreState(state)
+        if state is None or not self.restoreState(state):
+            self._default_dock_sizes()
+
+    def _default_dock_sizes(self) -> None:
+        """Side docks narrow enough that the two images in the middle stay large."""
+        docks = [d for d in self.findChildren(QDockWidget) if not d.isFloating()]
+        by_area = {
+            area: [d for d in docks if self.dockWidgetArea(d) == area]
+            for area in (Qt.LeftDockWidgetArea, Qt.RightDockWidgetArea, Qt.BottomDockWidgetArea)
+        }
+        sides = by_area[Qt.LeftDockWidgetArea][:1] + by_area[Qt.RightDockWidgetArea][:1]
+        widths = [320 if self.dockWidgetArea(d) == Qt.LeftDockWidgetArea else 400 for d in sides]
+        self.resizeDocks(sides, widths, Qt.Horizontal)
+        if by_area[Qt.BottomDockWidgetArea]:
+            self.resizeDocks(by_area[Qt.BottomDockWidgetArea][:1], [380], Qt.Vertical)
 
     # --- start-up -----------------------------------------------------------------
     def start(self) -> None:

@@ -53,7 +53,7 @@ class PredictionsPanel(QWidget):
         self.plot.setXRange(0, 1.2, padding=0)
         self.plot.getAxis("bottom").setTicks([[(v / 4, f"{v * 25}%") for v in range(5)]])
         self.plot.showGrid(x=True, y=False, alpha=0.25)
-        self.plot.setMinimumHeight(150)
+        self.plot.setMinimumHeight(130)
         self.bars = pg.BarGraphItem(x0=[], y=[], height=0.7, width=[], brushes=[])
         self.plot.addItem(self.bars)
         self._texts: list[pg.TextItem] = []
@@ -138,9 +138,10 @@ class PredictionsPanel(QWidget):
 
     def _fit_table(self) -> None:
         """Room for all five rows and the header, however the docks are arranged."""
-        rows = 5 * self.table.fontMetrics().height() * 1.6
+        row = self.table.fontMetrics().height() + 8
+        self.table.verticalHeader().setDefaultSectionSize(row)
         header = self.table.horizontalHeader().sizeHint().height()
-        self.table.setMinimumHeight(int(rows + header + 6))
+        self.table.setMinimumHeight(5 * row + header + 6)
 
     def as_text(self) -> str:
         lines = [
