@@ -130,12 +130,36 @@ def bench_montage(device: str | None, repeat: int) -> list[Timing]:
     return rows
 
 
+def bench_layer_view(image: Image.Image, device: str | None, repeat: int) -> list[Timing]:
+    """Everything the layer explorer computes for a layer switch (forward, montage, stats,
+    kernel grid, im2col check), by channel count."""
+    from cnnviz.core.engine import Engine
+    from cnnviz.core.layer_view import build_layer_view
+    from cnnviz.core.session import LayerSettings
+
+    rows = []
+    for arch, layers in (
+        ("efficientnet_lite0", ("features.0.conv", "features.6.0")),
+        ("resnet18", ("layer1.0.conv1", "layer4.1.conv2")),
+    ):
+        engine = Engine.load(arch, device=device)
+        bare = bare_forward_ms(engine, repeat)
+        for layer in layers:
+            view = build_layer_view(engine, image, LayerSettings(layer))
+            shape = "x".join(str(n) for n in view.maps.shape)
+            ms = median_ms(
+                lambda e=engine, n=layer: build_layer_view(e, image, LayerSettings(n)), repeat
+            )
+            rows.append(Timing("layer", f"{arch} layer view {layer} ({shape})", ms, bare))
+    return rows
+
+
 def run_bench(
     archs: tuple[str, ...] = BENCH_ARCHS,
     *,
     device: str | None = None,
     repeat: int = 20,
-    sections: tuple[str, ...] = ("forward", "lab", "montage"),
+    sections: tuple[str, ...] = ("forward", "lab", "layer", "montage"),
 ) -> list[Timing]:
     from cnnviz.core.images import load_image
     from cnnviz.resources_path import default_sample
@@ -147,6 +171,8 @@ def run_bench(
             rows += bench_forward(arch, image, device, repeat)
     if "lab" in sections:
         rows += bench_lab(image, device, repeat)
+    if "layer" in sections:
+        rows += bench_layer_view(image, device, repeat)
     if "montage" in sections:
         rows += bench_montage(device, repeat)
     return rows

@@ -62,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument("--device", metavar="D", help="cpu, cuda or mps (default: best)")
     bench.add_argument("--repeat", type=int, default=20, metavar="N")
-    bench.add_argument("--sections", default="forward,lab,montage", metavar="S,T")
+    bench.add_argument("--sections", default="forward,lab,layer,montage", metavar="S,T")
     bench.add_argument("--json", action="store_true")
     bench.set_defaults(run=_run_bench)
     return parser
