@@ -27,6 +27,24 @@ def samples_dir() -> Path:
     return SAMPLES
 
 
+@pytest.fixture(scope="module")
+def lite_engine():
+    """The offline default model, loaded once per test module."""
+    from cnnviz.core.engine import Engine
+
+    return Engine.load("efficientnet_lite0", device="cpu")
+
+
+@pytest.fixture
+def window(qtbot, tmp_path, samples_dir):
+    """The real main window on the cat photo, started; its worker is joined afterwards."""
+    from qt_helpers import make_window, stop_window
+
+    w = make_window(qtbot, tmp_path, image=str(samples_dir / "cat.jpg"), device="cpu")
+    yield w
+    stop_window(w)
+
+
 def pytest_collection_modifyitems(config, items):
     skip_cuda = pytest.mark.skip(reason="needs a CUDA GPU")
     for item in items:

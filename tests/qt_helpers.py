@@ -24,6 +24,7 @@ def stop_window(window: MainWindow) -> None:
     thread = window.worker_thread.thread if window.worker_thread else None
     window.shutdown()
     assert thread is None or thread.isFinished(), "worker thread left running"
+    assert not hasattr(window, "_busy_worker")
 
 
 def wait_for_result(qtbot, window: MainWindow, action) -> object:

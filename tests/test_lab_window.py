@@ -6,24 +6,11 @@ import numpy as np
 import pytest
 import torch
 from PySide6.QtCore import Qt
-from qt_helpers import RESULT_TIMEOUT_MS, make_window, stop_window, wait_for_result
+from qt_helpers import RESULT_TIMEOUT_MS, stop_window, wait_for_result
 from torchvision.transforms.v2 import functional as F
 
-from cnnviz.core.engine import Engine
 from cnnviz.core.images import load_image
 from cnnviz.qt.augment_controller import install_augment_lab
-
-
-@pytest.fixture(scope="module")
-def lite_engine():
-    return Engine.load("efficientnet_lite0", device="cpu")
-
-
-@pytest.fixture
-def window(qtbot, tmp_path, samples_dir):
-    w = make_window(qtbot, tmp_path, image=str(samples_dir / "cat.jpg"), device="cpu")
-    yield w
-    stop_window(w)
 
 
 @pytest.fixture

@@ -9,18 +9,12 @@ from PySide6.QtCore import QRectF, QSettings, Qt
 from qt_helpers import RESULT_TIMEOUT_MS, stop_window, wait_for_result
 
 from cnnviz.core.colormaps import lookup_table
-from cnnviz.core.engine import Engine
 from cnnviz.core.images import load_image
 from cnnviz.core.layer_view import ReceptiveFieldOutcome
 from cnnviz.core.receptive_field import receptive_field
 from cnnviz.qt.layer_controller import install_layer_explorer
 from cnnviz.qt.main_window import MainWindow, StartOptions
 from cnnviz.qt.theme import PRESENTATION
-
-
-@pytest.fixture(scope="module")
-def lite_engine():
-    return Engine.load("efficientnet_lite0", device="cpu")
 
 
 def _open(qtbot, tmp_path, samples_dir, before_start=None):

@@ -10,22 +10,10 @@ import pytest
 from PIL import Image
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent, QGuiApplication, QImage
-from qt_helpers import RESULT_TIMEOUT_MS, make_window, stop_window, wait_for_result
+from qt_helpers import RESULT_TIMEOUT_MS, wait_for_result
 
 from cnnviz.core.engine import Engine
 from cnnviz.core.images import load_image
-
-
-@pytest.fixture(scope="module")
-def lite_engine():
-    return Engine.load("efficientnet_lite0", device="cpu")
-
-
-@pytest.fixture
-def window(qtbot, tmp_path, samples_dir):
-    w = make_window(qtbot, tmp_path, image=str(samples_dir / "cat.jpg"), device="cpu")
-    yield w
-    stop_window(w)
 
 
 def _shown_rows(window):

@@ -258,9 +258,7 @@ class StabilityOutcome:
 
 def _inputs(session: Any, request: Any, cancelled: CancelFn | None):
     engine = session.engine_for(request.model, cancelled=cancelled)
-    image = session.image_for(request.image)
-    mix = request.augment.mix_image
-    return engine, image, (session.image_for(mix) if mix is not None else None)
+    return engine, session.image_for(request.image), session.mix_image_for(request.augment)
 
 
 def sweep_outcome(

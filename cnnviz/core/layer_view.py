@@ -330,16 +330,7 @@ class ReceptiveFieldRequest:
         image = session.image_for(self.image)
         model_image: Image.Image | torch.Tensor = image
         if self.augment is not None:
-            from cnnviz.core.lab import run_lab
-
-            mix = self.augment.mix_image
-            model_image = run_lab(
-                engine,
-                image,
-                self.augment.spec,
-                seed=self.augment.seed,
-                mix_with=session.image_for(mix) if mix is not None else None,
-            ).augmented_tensor
+            model_image = session.run_lab(engine, image, self.augment).augmented_tensor
         x = engine.to_tensor(model_image).unsqueeze(0).to(engine.device)
         box = receptive_field(engine.model, x, self.layer, self.channel, self.row, self.col)
         return ReceptiveFieldOutcome(

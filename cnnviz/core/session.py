@@ -148,22 +148,31 @@ class Session:
         if self._last_classified is not None and self._last_classified[0] == key:
             return self._last_classified[1]
         if request.augment is not None:
-            from cnnviz.core.lab import run_lab
-
-            mix = request.augment.mix_image
-            lab = run_lab(
-                engine,
-                image,
-                request.augment.spec,
-                seed=request.augment.seed,
-                mix_with=self.image_for(mix) if mix is not None else None,
-                topk=request.topk,
-            )
+            lab = self.run_lab(engine, image, request.augment, topk=request.topk)
             outcome = (lab, lab.prediction, lab.augmented_tensor)
         else:
             outcome = (None, engine.predict(image, topk=request.topk), image)
         self._last_classified = (key, outcome)
         return outcome
+
+    def mix_image_for(self, augment: AugmentSettings) -> Image.Image | None:
+        """The decoded second image of a MixUp/CutMix pipeline, if it has one."""
+        return self.image_for(augment.mix_image) if augment.mix_image is not None else None
+
+    def run_lab(
+        self, engine: Engine, image: Image.Image, augment: AugmentSettings, *, topk: int = 5
+    ):
+        """The lab's outcome (cnnviz.core.lab.LabOutcome) for `augment` applied to `image`."""
+        from cnnviz.core.lab import run_lab
+
+        return run_lab(
+            engine,
+            image,
+            augment.spec,
+            seed=augment.seed,
+            mix_with=self.mix_image_for(augment),
+            topk=topk,
+        )
 
     def summary(self) -> ModelSummary:
         engine = self.engine

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -136,6 +137,8 @@ class MainWindow(QMainWindow):
         explorer = install_layer_explorer(self)
         if self.options.layer:
             explorer.select_layer(self.options.layer)
+        # The tab a first-time user sees: the lab when augmenting, else the feature maps.
+        (lab.lab_dock if self.options.augment else explorer.maps_dock).raise_()
 
     def add_dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
         dock = QDockWidget(title, self)
@@ -201,7 +204,10 @@ class MainWindow(QMainWindow):
 
     def shutdown(self) -> None:
         if self.worker_thread is not None:
-            self.worker_thread.stop()
+            if not self.worker_thread.stop():
+                # Destroying a running QThread aborts the process; keep it until exit.
+                print("cnnviz: the worker is still busy; leaving it to finish", file=sys.stderr)
+                self._busy_worker = self.worker_thread
             self.worker_thread = None
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt override

@@ -102,7 +102,8 @@ class WorkerThread:
         self.worker.moveToThread(self.thread)
         self.thread.start()
 
-    def stop(self) -> None:
+    def stop(self, timeout_ms: int = 30_000) -> bool:
+        """Cancel, quit and join; False if the running job outlasted `timeout_ms`."""
         self.worker.cancel()
         self.thread.quit()
-        self.thread.wait()
+        return self.thread.wait(timeout_ms)

@@ -49,9 +49,8 @@ class PredictionsPanel(QWidget):
         self.plot.setMouseEnabled(x=False, y=False)
         self.plot.hideButtons()
         self.plot.getPlotItem().invertY(True)
-        # Room right of a full bar for its percentage label.
-        self.plot.setXRange(0, 1.2, padding=0)
-        self.plot.getAxis("bottom").setTicks([[(v / 4, f"{v * 25}%") for v in range(5)]])
+        self.plot.setXRange(0, 1.0, padding=0.02)
+        self.plot.getAxis("bottom").setTicks([[(v / 2, f"{v * 50}%") for v in range(3)]])
         self.plot.showGrid(x=True, y=False, alpha=0.25)
         self.plot.setMinimumHeight(130)
         self.bars = pg.BarGraphItem(x0=[], y=[], height=0.7, width=[], brushes=[])
@@ -110,10 +109,15 @@ class PredictionsPanel(QWidget):
         left.setTicks([[(r.rank, _short(r.label)) for r in rows]])
         left.setWidth(None)
         for r in rows:
+            # A long bar carries its label inside, in the background colour, so that the
+            # label never runs off a narrow plot.
+            inside = r.probability > 0.6
             text = pg.TextItem(
-                f"{r.probability:.1%}", color=self._theme.foreground, anchor=(0, 0.5)
+                f"{r.probability:.1%}",
+                color=self._theme.background if inside else self._theme.foreground,
+                anchor=(1, 0.5) if inside else (0, 0.5),
             )
-            text.setPos(r.probability + 0.01, r.rank)
+            text.setPos(r.probability - 0.01 if inside else r.probability + 0.01, r.rank)
             self.plot.addItem(text)
             self._texts.append(text)
         self.plot.setYRange(0.5, max(len(rows), 5) + 0.5, padding=0)
