@@ -8,7 +8,12 @@ from pathlib import Path
 
 
 def resources_dir() -> Path:
-    return Path(str(files("cnnviz.resources")))
+    try:
+        return Path(str(files("cnnviz.resources")))
+    except ModuleNotFoundError:
+        # The source tree itself (e.g. `python -m cnnviz` in a checkout): resources/ is beside
+        # the package there, and only an install maps it to `cnnviz.resources`.
+        return Path(__file__).resolve().parent.parent / "resources"
 
 
 def samples_dir() -> Path:

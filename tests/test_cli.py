@@ -182,3 +182,11 @@ def test_features_and_filters_commands_end_to_end(samples_dir, tmp_path):
     bad = cnnviz("features", str(digit), "--arch", "lenet5", "--layer", "features.33", cwd=tmp_path)
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
     assert "features.3" in bad.stderr
+
+
+def test_runs_from_the_source_tree_too(samples_dir):
+    """`python -m cnnviz` inside a checkout imports the source tree, not the install."""
+    root = samples_dir.parent.parent
+    done = cnnviz("predict", "resources/samples/coffee.jpg", "--json", "--topk", "1", cwd=root)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["weights"]["source"] == "bundled"
