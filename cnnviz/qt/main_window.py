@@ -19,19 +19,18 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QLabel,
     QMainWindow,
-    QProgressBar,
-    QPushButton,
     QToolBar,
     QVBoxLayout,
     QWidget,
 )
 
 from cnnviz.defaults import DEFAULT_ARCH
-from cnnviz.qt import menus
+from cnnviz.qt import image_input, layout, menus
 from cnnviz.qt.banner import Banner
 from cnnviz.qt.model_picker import ArchPicker, DevicePicker
 from cnnviz.qt.panels.image_panel import ImagePanel
 from cnnviz.qt.panels.predictions import PredictionsPanel, Row
+from cnnviz.qt.status_bar import StatusPanel
 from cnnviz.qt.theme import NORMAL, PRESENTATION, apply_theme
 from cnnviz.qt.worker import WorkerThread
 from cnnviz.resources_path import default_sample, samples
@@ -84,7 +83,7 @@ class MainWindow(QMainWindow):
         self._build_widgets()
         self._install_panels()
         self.menus = menus.build(self)
-        self._restore_layout()
+        layout.restore(self)
         presentation = self.options.presentation
         if presentation is None:
             presentation = self.settings.value("presentation", False, type=bool)
@@ -148,43 +147,10 @@ class MainWindow(QMainWindow):
         return dock
 
     def _build_status_bar(self) -> None:
-        bar = self.statusBar()
-        self.progress = QProgressBar()
-        self.progress.setMaximumWidth(220)
-        self.progress.hide()
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setToolTip("Cancel the download (Esc)")
-        self.cancel_button.clicked.connect(self.cancel_work)
-        self.cancel_button.hide()
-        self.status_labels = {key: QLabel() for key in ("model", "weights", "device", "time")}
-        bar.addPermanentWidget(self.progress)
-        bar.addPermanentWidget(self.cancel_button)
-        for label in self.status_labels.values():
-            label.setContentsMargins(8, 0, 8, 0)
-            bar.addPermanentWidget(label)
-
-    def _restore_layout(self) -> None:
-        geometry = self.settings.value("geometry")
-        if geometry is not None:
-            self.restoreGeometry(geometry)
-        else:
-            self.resize(1440, 900)
-        state = self.settings.value("windowState")
-        if state is None or not self.restoreState(state):
-            self._default_dock_sizes()
-
-    def _default_dock_sizes(self) -> None:
-        """Side docks narrow enough that the two images in the middle stay large."""
-        docks = [d for d in self.findChildren(QDockWidget) if not d.isFloating()]
-        by_area = {
-            area: [d for d in docks if self.dockWidgetArea(d) == area]
-            for area in (Qt.LeftDockWidgetArea, Qt.RightDockWidgetArea, Qt.BottomDockWidgetArea)
-        }
-        sides = by_area[Qt.LeftDockWidgetArea][:1] + by_area[Qt.RightDockWidgetArea][:1]
-        widths = [320 if self.dockWidgetArea(d) == Qt.LeftDockWidgetArea else 400 for d in sides]
-        self.resizeDocks(sides, widths, Qt.Horizontal)
-        if by_area[Qt.BottomDockWidgetArea]:
-            self.resizeDocks(by_area[Qt.BottomDockWidgetArea][:1], [380], Qt.Vertical)
+        self.status = StatusPanel(self.statusBar(), self.cancel_work)
+        # Short names the panels and tests use.
+        self.progress, self.cancel_button = self.status.progress, self.status.cancel_button
+        self.status_labels = self.status.labels
 
     # --- start-up -----------------------------------------------------------------
     def start(self) -> None:
@@ -258,32 +224,21 @@ class MainWindow(QMainWindow):
             self.open_image(path)
 
     def paste_image(self) -> None:
-        from PySide6.QtCore import QBuffer, QIODevice
-
         clipboard = QGuiApplication.clipboard()
-        mime = clipboard.mimeData()
-        if mime is not None and mime.hasUrls() and mime.urls()[0].isLocalFile():
-            self.open_image(mime.urls()[0].toLocalFile())
-            return
-        image = clipboard.image()
-        if image.isNull():
+        source = image_input.source_from_mime(clipboard.mimeData(), clipboard.image())
+        if source is None:
             self.show_error("The clipboard holds no image to paste.")
             return
-        buffer = QBuffer()
-        buffer.open(QIODevice.WriteOnly)
-        image.save(buffer, "PNG")
-        self.open_image(bytes(buffer.data()), "pasted image")
+        self.open_image(*source)
 
     def dragEnterEvent(self, event) -> None:  # noqa: N802 - Qt override
-        mime = event.mimeData()
-        if mime.hasUrls() and any(u.isLocalFile() for u in mime.urls()) or mime.hasImage():
+        if image_input.accepts(event.mimeData()):
             event.acceptProposedAction()
 
     def dropEvent(self, event) -> None:  # noqa: N802 - Qt override
-        mime = event.mimeData()
-        files = [u.toLocalFile() for u in mime.urls() if u.isLocalFile()]
-        if files:
-            self.open_image(files[0])
+        source = image_input.source_from_mime(event.mimeData())
+        if source is not None:
+            self.open_image(*source)
             event.acceptProposedAction()
 
     def cancel_work(self) -> None:
@@ -341,14 +296,7 @@ class MainWindow(QMainWindow):
         return self.worker_thread.worker if self.worker_thread is not None else None
 
     def _set_busy(self, text: str | None) -> None:
-        if text is None:
-            self.progress.hide()
-            self.cancel_button.hide()
-            self.statusBar().clearMessage()
-            return
-        self.progress.setRange(0, 0)
-        self.progress.show()
-        self.statusBar().showMessage(text)
+        self.status.set_busy(text)
 
     @Slot(object)
     def _on_result(self, result: Any) -> None:
@@ -372,7 +320,7 @@ class MainWindow(QMainWindow):
                 "de-normalised",
             )
             self._show_predictions(result)
-            self.status_labels["time"].setText(f"forward {prediction.forward_ms:.0f} ms")
+            self.status.show_forward_time(prediction.forward_ms)
             if prediction.notice:
                 self.notice_banner.show_message(prediction.notice)
         self.sigResultShown.emit(result)
@@ -391,11 +339,7 @@ class MainWindow(QMainWindow):
     def _show_model(self, model: Any) -> None:
         weights = model.weights
         self.setWindowTitle(f"cnnviz — {model.display_name}")
-        self.status_labels["model"].setText(model.display_name)
-        source = weights.source.value + (f": {Path(weights.path).name}" if weights.path else "")
-        self.status_labels["weights"].setText(f"weights {source}")
-        self.status_labels["weights"].setToolTip(f"{weights.description}\nsha256 {weights.sha256}")
-        self.status_labels["device"].setText(f"device {model.device}")
+        self.status.show_model(model)
         if weights.untrained:
             reason = weights.description.split("; random initialisation")[0]
             detail = "" if reason.startswith("random initialisation") else f"{reason}. "
@@ -425,11 +369,7 @@ class MainWindow(QMainWindow):
     def _on_progress(self, request_id: int, what: str, done: int, total: int) -> None:
         if request_id != self.pending_id:
             return
-        self.cancel_button.show()
-        self.progress.setRange(0, total if total else 0)
-        self.progress.setValue(done)
-        mb = f"{done / 1e6:.1f} / {total / 1e6:.1f} MB" if total else f"{done / 1e6:.1f} MB"
-        self.statusBar().showMessage(f"{what} for {self.arch}: {mb}")
+        self.status.show_progress(f"{what} for {self.arch}", done, total)
 
     @Slot(object, object)
     def _on_catalog(self, rows: Any, devices: Any) -> None:
