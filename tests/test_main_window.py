@@ -174,3 +174,16 @@ def test_screenshot_command(tmp_path, samples_dir):
     assert "first prediction after" in done.stdout
     image = Image.open(out)
     assert image.width >= 800 and image.height >= 500
+
+
+def test_about_lists_versions_device_and_start_up_times(window):
+    import PySide6
+    import torch
+
+    from cnnviz.qt.menus import about_text
+
+    window.timings["process_start"] = window.timings["window_shown"] - 0.5
+    text = about_text(window)
+    assert f"<td>PySide6</td><td>{PySide6.__version__}</td>" in text
+    assert f"<td>PyTorch</td><td>{torch.__version__}</td>" in text
+    assert "device cpu" in text and "first prediction after" in text
