@@ -77,7 +77,7 @@ def test_tree_panel_rows_for_every_conv_and_join(qtbot, arch):
             assert item.text(2) == "×".join(map(str, out[1:]))
     for join in tree.joins():
         item = panel.items[join.name]
-        assert item.text(0)[0] == ("⊕" if join.kind == "add" else "⧉")
+        assert item.text(0)[0] == ("⊕" if join.kind == "add" else "∥")
         assert panel.items[join.parent] is item.parent()
 
 

@@ -21,7 +21,8 @@ from cnnviz.qt.theme import NORMAL, Theme
 
 COLUMNS = ("Layer", "Type", "Output", "Params", "k / s / p")
 NAME_ROLE = Qt.UserRole
-JOIN_SYMBOLS = {"add": "⊕", "concat": "⧉"}
+# Both glyphs are in DejaVu Sans, the usual fallback font on Linux.
+JOIN_SYMBOLS = {"add": "⊕", "concat": "∥"}
 JOIN_COLOURS = {"normal": "#2e7d32", "presentation": "#69f0ae"}
 EXPAND_DEPTH = 1
 
