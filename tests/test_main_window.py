@@ -187,3 +187,21 @@ def test_about_lists_versions_device_and_start_up_times(window):
     assert f"<td>PySide6</td><td>{PySide6.__version__}</td>" in text
     assert f"<td>PyTorch</td><td>{torch.__version__}</td>" in text
     assert "device cpu" in text and "first prediction after" in text
+
+
+def test_a_wrong_weights_file_is_refused_and_the_window_recovers(
+    qtbot, window, tmp_path, samples_dir
+):
+    import torch
+    import torchvision
+
+    wrong = tmp_path / "resnet18.pth"
+    torch.save(torchvision.models.resnet18().state_dict(), wrong)
+    with qtbot.waitSignal(window.sigErrorShown, timeout=RESULT_TIMEOUT_MS) as error:
+        window.set_weights_file(str(wrong))
+    assert "resnet18.pth does not fit EfficientNetLite" in error.args[0]
+    assert window.weights_file is None  # back to what the shown result was made from
+    result = wait_for_result(
+        qtbot, window, lambda: window.open_image(str(samples_dir / "coffee.jpg"))
+    )
+    assert result.image_name == "coffee.jpg" and result.model.weights.source.value == "bundled"

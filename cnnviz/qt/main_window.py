@@ -72,7 +72,9 @@ class MainWindow(QMainWindow):
         self.allow_download = self.settings.value("allowDownload", True, type=bool)
         self.image_source: str | bytes | None = None
         self.image_name = ""
-        self._last_good_image: tuple[str | bytes | None, str] = (None, "")
+        # What the shown result was made from; a failed request falls back to it, so that
+        # one bad image or weights file does not poison every later request.
+        self._last_good: tuple[Any, ...] | None = None
         self.timings: dict[str, float] = {}
         self.worker_thread: WorkerThread | None = None
         # Panels that add to every analysis request (the lab's pipeline, the chosen layer)
@@ -306,7 +308,7 @@ class MainWindow(QMainWindow):
         self._set_busy(None)
         self.error_banner.hide()
         self.shown_result = result
-        self._last_good_image = (self.image_source, self.image_name)
+        self._last_good = self._inputs()
         if isinstance(self.image_source, str):
             self._remember_recent(self.image_source)
         self._show_model(result.model)
@@ -357,8 +359,16 @@ class MainWindow(QMainWindow):
         if request_id != self.pending_id:
             return
         self._set_busy(None)
-        self.image_source, self.image_name = self._last_good_image
+        if self._last_good is not None:
+            self._restore_inputs(self._last_good)
         self.show_error(message)
+
+    def _inputs(self) -> tuple[Any, ...]:
+        return (self.image_source, self.image_name, self.arch, self.weights_file, self.device)
+
+    def _restore_inputs(self, inputs: tuple[Any, ...]) -> None:
+        self.image_source, self.image_name, self.arch, self.weights_file, self.device = inputs
+        self.arch_picker.select(self.arch)
 
     def show_error(self, message: str) -> None:
         self.error_banner.show_message(message)
