@@ -9,6 +9,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from cnnviz.core.montage import grid_cell
+
 NEAR_ZERO_RATIO = 1e-3
 DUPLICATE_COSINE = 0.99
 KERNEL_ORDERS = ("index", "l2")
@@ -69,18 +71,11 @@ class KernelGrid:
 
     def kernel_at(self, row_px: int, col_px: int) -> tuple[int, int] | None:
         """(output channel, input channel) drawn at image pixel (row, col), or None in a gap."""
-        kh, kw = self.cell_shape
-        p = self.padding
-        r, c = row_px - p, col_px - p
-        if r < 0 or c < 0:
+        grid = (len(self.order), len(self.input_channels))
+        cell = grid_cell(row_px, col_px, self.cell_shape, self.padding, grid)
+        if cell is None:
             return None
-        row, in_row = divmod(r, kh + p)
-        col, in_col = divmod(c, kw + p)
-        if in_row >= kh or in_col >= kw or row >= len(self.order):
-            return None
-        if col >= len(self.input_channels):
-            return None
-        return int(self.order[row]), self.input_channels[col]
+        return int(self.order[cell[0]]), self.input_channels[cell[1]]
 
 
 def _duplicates(flat: np.ndarray, near_zero: np.ndarray) -> np.ndarray:

@@ -12,6 +12,27 @@ NORMALISE_MODES = ("channel", "shared")
 ORDER_MODES = ("index", "mean", "max")
 
 
+def grid_cell(
+    row_px: int,
+    col_px: int,
+    cell_shape: tuple[int, int],
+    padding: int,
+    grid_shape: tuple[int, int],
+) -> tuple[int, int] | None:
+    """(row, column) of the grid cell drawn at image pixel (row_px, col_px), or None when
+    the pixel falls in the padding or outside the grid. Cells are `padding` apart and the
+    grid has a `padding` border on its top and left."""
+    h, w = cell_shape
+    r, c = row_px - padding, col_px - padding
+    if r < 0 or c < 0:
+        return None
+    row, in_row = divmod(r, h + padding)
+    col, in_col = divmod(c, w + padding)
+    if in_row >= h or in_col >= w or row >= grid_shape[0] or col >= grid_shape[1]:
+        return None
+    return row, col
+
+
 @dataclass(frozen=True)
 class Montage:
     """A tiled feature-map image and the geometry to map pixels back to channels.
@@ -33,17 +54,10 @@ class Montage:
 
     def channel_at(self, row_px: int, col_px: int) -> int | None:
         """The channel drawn at image pixel (row, col), or None for a gap or empty cell."""
-        h, w = self.tile_shape
-        p = self.padding
-        r, c = row_px - p, col_px - p
-        if r < 0 or c < 0:
+        cell = grid_cell(row_px, col_px, self.tile_shape, self.padding, self.grid_shape)
+        if cell is None:
             return None
-        tile_row, in_row = divmod(r, h + p)
-        tile_col, in_col = divmod(c, w + p)
-        rows, cols = self.grid_shape
-        if in_row >= h or in_col >= w or tile_row >= rows or tile_col >= cols:
-            return None
-        k = tile_row * cols + tile_col
+        k = cell[0] * self.grid_shape[1] + cell[1]
         return int(self.order[k]) if k < len(self.order) else None
 
     def channel_rect(self, channel: int) -> tuple[int, int, int, int]:
