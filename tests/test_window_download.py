@@ -72,3 +72,27 @@ def test_download_shows_progress_and_can_be_cancelled(qtbot, tmp_path, samples_d
         assert not window.cancel_button.isVisible()
     finally:
         stop_window(window)
+
+
+def test_a_new_image_does_not_cancel_the_download_and_picking_again_retries(
+    qtbot, tmp_path, samples_dir, slow_weights
+):
+    window = make_window(qtbot, tmp_path, image=str(samples_dir / "cat.jpg"), device="cpu")
+    try:
+        seen = []
+        window.worker.sigProgress.connect(lambda rid, what, done, total: seen.append(rid))
+        window.set_arch("resnet18")
+        qtbot.waitUntil(lambda: len(seen) > 3, timeout=RESULT_TIMEOUT_MS)
+        coffee = str(samples_dir / "coffee.jpg")
+        result = wait_for_result(qtbot, window, lambda: window.open_image(coffee))
+        # The download ran to its end (the served zeros fail torchvision's hash check).
+        assert result.image_name == "coffee.jpg" and result.model.arch == "resnet18"
+        assert "corrupt" in result.model.weights.description
+        first_attempt = set(seen)
+        seen.clear()
+        window.set_arch("resnet18")  # the same, untrained model picked again: retry
+        qtbot.waitUntil(lambda: len(seen) > 3, timeout=RESULT_TIMEOUT_MS)
+        assert not set(seen) & first_attempt
+        wait_for_result(qtbot, window, window.cancel_button.click)
+    finally:
+        stop_window(window)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 from PIL import Image
@@ -30,6 +31,7 @@ class ModelKey:
     weights_file: str | None = None
     device: str | None = None
     allow_download: bool = False
+    attempt: int = 0  # a new attempt reloads the same model (to retry a download)
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,10 @@ class LayerSettings:
 
 @dataclass(frozen=True, eq=False)
 class AnalysisRequest:
+    # Loading (or downloading) this request's model also serves any newer analysis of the
+    # same model, so the worker lets it finish when only the image or layer changed.
+    work_serves_same_model: ClassVar[bool] = True
+
     request_id: int
     model: ModelKey
     image: ImageSource | None  # None: only load the model

@@ -76,6 +76,7 @@ class MainWindow(QMainWindow):
         # one bad image or weights file does not poison every later request.
         self._last_good: tuple[Any, ...] | None = None
         self.timings: dict[str, float] = {}
+        self._load_attempt = 0
         self.worker_thread: WorkerThread | None = None
         # Panels that add to every analysis request (the lab's pipeline, the chosen layer)
         # register a callable returning AnalysisRequest keyword arguments.
@@ -188,7 +189,10 @@ class MainWindow(QMainWindow):
     @Slot(str)
     def set_arch(self, name: str) -> None:
         if name == self.arch and self.weights_file is None:
-            return
+            shown = self.shown_result
+            if shown is None or not shown.model.weights.untrained:
+                return
+            self._load_attempt += 1  # picking an untrained model again retries its download
         self.arch = name
         self.weights_file = None
         self.settings.setValue("arch", name)
@@ -291,7 +295,9 @@ class MainWindow(QMainWindow):
     def model_key(self) -> Any:
         from cnnviz.core.session import ModelKey
 
-        return ModelKey(self.arch, self.weights_file, self.device, self.allow_download)
+        return ModelKey(
+            self.arch, self.weights_file, self.device, self.allow_download, self._load_attempt
+        )
 
     @property
     def worker(self) -> Any:
@@ -348,8 +354,8 @@ class MainWindow(QMainWindow):
             self.untrained_banner.show_message(
                 f"⚠  UNTRAINED MODEL: {model.display_name} runs on random weights, so its "
                 f"predictions mean nothing.<br><span style='font-weight:normal'>{detail}"
-                "Load a weights file (Model ▸ Load weights file…) or go online to download "
-                "the pretrained weights.</span>"
+                "Load a weights file (Model ▸ Load weights file…), or go online and pick the "
+                "model again to download its pretrained weights.</span>"
             )
         else:
             self.untrained_banner.hide()

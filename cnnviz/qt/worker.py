@@ -26,7 +26,7 @@ class Worker(QObject):
 
     def __init__(self) -> None:
         super().__init__()
-        self._latest: dict[str, int] = {}
+        self._latest: dict[str, Any] = {}  # request type name -> newest request
         self._cancel = threading.Event()
         self._session: Any = None
         self._sigRequest.connect(self._handle)
@@ -34,7 +34,7 @@ class Worker(QObject):
 
     # --- GUI thread -------------------------------------------------------------
     def submit(self, request: Any) -> None:
-        self._latest[type(request).__name__] = request.request_id
+        self._latest[type(request).__name__] = request
         self._cancel.clear()
         self._sigRequest.emit(request)
 
@@ -47,7 +47,22 @@ class Worker(QObject):
 
     # --- worker thread ------------------------------------------------------------
     def _is_stale(self, request: Any) -> bool:
-        return request.request_id < self._latest.get(type(request).__name__, 0)
+        newest = self._latest.get(type(request).__name__)
+        return newest is not None and request.request_id < newest.request_id
+
+    def _should_stop(self, request: Any) -> bool:
+        """Cancel pressed, or overtaken by a request that cannot use this one's work.
+
+        A model being loaded (or downloaded) serves every newer analysis of the same model,
+        so a new image or layer does not cancel it; another model, or a newer sweep, does.
+        """
+        if self._cancel.is_set():
+            return True
+        if not self._is_stale(request):
+            return False
+        newest = self._latest[type(request).__name__]
+        serves_newest = getattr(request, "work_serves_same_model", False)
+        return not serves_newest or newest.model != request.model
 
     @Slot()
     def _load_catalog(self) -> None:
@@ -72,7 +87,7 @@ class Worker(QObject):
             self.sigProgress.emit(rid, label, done, total)
 
         def cancelled() -> bool:
-            return self._cancel.is_set() or self._is_stale(request)
+            return self._should_stop(request)
 
         try:
             result = self._session.handle(request, progress=progress, cancelled=cancelled)
