@@ -205,3 +205,18 @@ def test_a_wrong_weights_file_is_refused_and_the_window_recovers(
         qtbot, window, lambda: window.open_image(str(samples_dir / "coffee.jpg"))
     )
     assert result.image_name == "coffee.jpg" and result.model.weights.source.value == "bundled"
+
+
+def test_garbage_is_collected_on_the_gui_thread_only_while_the_worker_runs(
+    qtbot, tmp_path, samples_dir
+):
+    """Automatic collection in the worker destroyed old widgets there and deadlocked."""
+    import gc
+
+    from qt_helpers import make_window, stop_window
+
+    assert gc.isenabled()
+    window = make_window(qtbot, tmp_path, image=str(samples_dir / "cat.jpg"), device="cpu")
+    assert not gc.isenabled()
+    stop_window(window)
+    assert gc.isenabled()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 import traceback
 from typing import Any
 
+from pyqtgraph.util.garbage_collector import GarbageCollector
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 
@@ -107,10 +109,42 @@ def _user_message(exc: BaseException) -> str:
     return f"Unexpected error ({type(exc).__name__}): {exc}"
 
 
+class _GuiThreadGarbageCollection:
+    """While any worker runs, Python's cyclic collector runs on the GUI thread only.
+
+    Automatic collection happens in whichever thread crosses the allocation threshold. In
+    the worker (building a model allocates a lot) it would destroy unreachable Qt objects,
+    such as a closed window's widgets, off the GUI thread: that deadlocked here, the GUI
+    thread waiting for a Qt mutex and the worker for the GIL. pyqtgraph's GarbageCollector
+    turns automatic collection off and collects on a GUI-thread timer instead.
+    """
+
+    users = 0
+    collector: GarbageCollector | None = None
+
+    @classmethod
+    def acquire(cls) -> None:
+        if cls.users == 0:
+            gc.collect()  # start clean, on this (the GUI) thread
+            cls.collector = GarbageCollector(interval=0.5)
+        cls.users += 1
+
+    @classmethod
+    def release(cls) -> None:
+        cls.users -= 1
+        if cls.users == 0 and cls.collector is not None:
+            cls.collector.timer.stop()
+            cls.collector = None
+            gc.collect()
+            gc.enable()
+
+
 class WorkerThread:
     """Owns the QThread and its Worker; `stop` quits and joins it."""
 
     def __init__(self) -> None:
+        _GuiThreadGarbageCollection.acquire()
+        self._stopped = False
         self.thread = QThread()
         self.thread.setObjectName("cnnviz-worker")
         self.worker = Worker()
@@ -121,4 +155,8 @@ class WorkerThread:
         """Cancel, quit and join; False if the running job outlasted `timeout_ms`."""
         self.worker.cancel()
         self.thread.quit()
-        return self.thread.wait(timeout_ms)
+        finished = self.thread.wait(timeout_ms)
+        if finished and not self._stopped:
+            self._stopped = True
+            _GuiThreadGarbageCollection.release()
+        return finished
