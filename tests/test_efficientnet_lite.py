@@ -11,6 +11,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from cnnviz.core.models import efficientnet_lite as lite
+from cnnviz.core.registry import get_arch
+from cnnviz.core.weights import Source, load_model
 
 VARIANTS = ("lite0", "lite1", "lite2")
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -24,10 +26,11 @@ def _packaged_or_skip(variant: str) -> dict[str, torch.Tensor]:
 
 
 def _pretrained(variant: str) -> lite.EfficientNetLite:
+    """Our model with the packaged weights, loaded the way the app loads them."""
     _packaged_or_skip(variant)
-    model = lite.efficientnet_lite(variant)
-    model.load_state_dict(lite.load_packaged_state_dict(variant), strict=True)
-    return model.eval()
+    model, info = load_model(get_arch(f"efficientnet_{variant}"))
+    assert info.source is Source.BUNDLED and isinstance(model, lite.EfficientNetLite)
+    return model
 
 
 @pytest.mark.parametrize("variant", VARIANTS)

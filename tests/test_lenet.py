@@ -20,14 +20,22 @@ from cnnviz.core.models.lenet import (
     STD,
     LeNet5,
     lenet5,
-    lenet5_from_file,
     lenet_transforms,
 )
+from cnnviz.core.registry import get_arch
+from cnnviz.core.weights import Source, load_model
 
 RESOURCES = Path(__file__).resolve().parents[1] / "resources"
 WEIGHTS = RESOURCES / "weights" / "lenet5_digits.safetensors"
 METADATA = RESOURCES / "weights" / "lenet5_digits.json"
 DIGITS = sorted((RESOURCES / "samples" / "digits").glob("digit_*.png"))
+
+
+def _bundled_model() -> nn.Module:
+    """The shipped LeNet-5, loaded the way the app loads it."""
+    model, info = load_model(get_arch("lenet5"))
+    assert info.source is Source.BUNDLED and info.path.endswith("lenet5_digits.safetensors")
+    return model
 
 
 def test_layers_match_the_classic_definition() -> None:
@@ -98,7 +106,7 @@ def test_weights_file_is_plain_safetensors_and_loads_strict() -> None:
     assert all(state[k].shape == reference[k].shape for k in state)
     assert all(state[k].dtype == torch.float32 for k in state)
     lenet5().load_state_dict(state, strict=True)
-    model = lenet5_from_file(WEIGHTS)
+    model = _bundled_model()
     assert not model.training
     for name, tensor in model.state_dict().items():
         assert torch.equal(tensor, state[name])
@@ -118,7 +126,7 @@ def test_metadata_describes_the_shipped_file() -> None:
 
 def test_bundled_digits_are_classified() -> None:
     assert len(DIGITS) == 10
-    model = lenet5_from_file(WEIGHTS)
+    model = _bundled_model()
     tf = lenet_transforms()
     correct = 0
     for path in DIGITS:
@@ -132,7 +140,7 @@ def test_bundled_digits_are_classified() -> None:
 
 def test_inverted_digits_are_not_recognised_as_well() -> None:
     # Guards the ink-polarity choice: light-on-dark input is outside what the model learned.
-    model = lenet5_from_file(WEIGHTS)
+    model = _bundled_model()
     tf = lenet_transforms()
     scores = {}
     for polarity in ("as_shipped", "inverted"):

@@ -39,9 +39,9 @@ from cnnviz.core.augment import (
     to_uint8_image,
 )
 from cnnviz.core.engine import Engine, Prediction
+from cnnviz.core.session import DISPLAY_MAX_SIDE
 from cnnviz.core.sweep import describe_sweep, run_sweep, sweep_specs
 
-DISPLAY_MAX_SIDE = 1024
 _BASELINES_PER_ENGINE = 4
 _Q_FLOOR = float(np.finfo(np.float32).tiny)
 

@@ -372,13 +372,3 @@ def convert_reference_state_dict(
             f"not an EfficientNet-{variant} state dict; wrong shapes: {_describe(wrong)}"
         )
     return converted
-
-
-def load_packaged_state_dict(variant: str) -> dict[str, torch.Tensor]:
-    """Load and convert the packaged ImageNet weights of a variant."""
-    path = packaged_weights_path(variant)
-    if path is None:
-        package = _config(variant).package.replace("_", "-")
-        raise FileNotFoundError(f"EfficientNet-{variant} weights need the package {package!r}")
-    state_dict = torch.load(path, map_location="cpu", weights_only=True)
-    return convert_reference_state_dict(state_dict, variant)

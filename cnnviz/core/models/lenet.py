@@ -12,8 +12,6 @@ through the same plain pipeline as any other image.
 
 from __future__ import annotations
 
-import os
-
 import torch
 from torch import nn
 from torchvision.transforms import v2
@@ -25,7 +23,6 @@ __all__ = [
     "STD",
     "LeNet5",
     "lenet5",
-    "lenet5_from_file",
     "lenet_transforms",
 ]
 
@@ -81,15 +78,3 @@ def lenet_transforms() -> v2.Compose:
             v2.Normalize(mean=list(MEAN), std=list(STD)),
         ]
     )
-
-
-def lenet5_from_file(path: str | os.PathLike[str]) -> LeNet5:
-    """Build LeNet-5 and load a safetensors state dict into it strictly, in eval mode."""
-    from safetensors.torch import load_file
-
-    state = load_file(os.fspath(path), device="cpu")
-    # The head's width is read from the file so that a retrained model with other classes loads.
-    num_classes = state["classifier.4.weight"].shape[0]
-    model = lenet5(num_classes=num_classes)
-    model.load_state_dict(state, strict=True)
-    return model.eval()
