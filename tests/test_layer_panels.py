@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import numpy as np
 import pytest
 import torch
+from meta_models import meta_engine
 from PySide6.QtCore import Qt
 from torch import nn
 
@@ -44,15 +43,8 @@ def _shown(panel, qtbot, size=(900, 600)):
 
 
 def _meta_tree(name: str):
-    spec = all_archs()[name]
-    try:
-        with torch.device("meta"):
-            model = spec.builder()
-        device = torch.device("meta")
-    except NotImplementedError:  # regnet computes its widths from real tensors
-        model, device = spec.builder(), torch.device("cpu")
-    model.eval()
-    return model, layer_tree_for(SimpleNamespace(spec=spec, model=model, device=device))
+    engine = meta_engine(name)
+    return engine.model, layer_tree_for(engine)
 
 
 def _geometry(conv: nn.Conv2d) -> str:

@@ -9,6 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 import torchvision
+from meta_models import meta_engine
 from PIL import Image
 from torch import nn
 
@@ -165,21 +166,9 @@ def test_unknown_layer_raises(engine, cat):
         build_layer_view(engine, cat, LayerSettings("layer9.conv"))
 
 
-def _meta_engine(name: str) -> SimpleNamespace:
-    """The registry's model built without weights (shapes only), as layer_tree_for sees it."""
-    spec = all_archs()[name]
-    try:
-        with torch.device("meta"):
-            model = spec.builder()
-        device = torch.device("meta")
-    except NotImplementedError:  # regnet computes its widths from real tensors
-        model, device = spec.builder(), torch.device("cpu")
-    return SimpleNamespace(spec=spec, model=model.eval(), device=device)
-
-
 @pytest.mark.parametrize("arch", list(all_archs()))
 def test_every_registry_tree_lists_all_conv_layers(arch):
-    engine = _meta_engine(arch)
+    engine = meta_engine(arch)
     tree = layer_tree_for(engine)
     nodes = {node.name: node for node in tree.modules()}
     convs = [(n, m) for n, m in engine.model.named_modules() if isinstance(m, nn.Conv2d)]

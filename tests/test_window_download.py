@@ -9,7 +9,7 @@ import time
 import types
 
 import pytest
-from qt_helpers import RESULT_TIMEOUT_MS, make_window, stop_window, wait_for_result
+from qt_helpers import RESULT_TIMEOUT_MS, wait_for_result
 
 from cnnviz.core import engine as engine_module
 from cnnviz.core.registry import get_arch
@@ -54,45 +54,38 @@ def slow_weights(monkeypatch):
     server.server_close()
 
 
-def test_download_shows_progress_and_can_be_cancelled(qtbot, tmp_path, samples_dir, slow_weights):
-    window = make_window(qtbot, tmp_path, image=str(samples_dir / "cat.jpg"), device="cpu")
-    try:
-        seen = []
-        window.worker.sigProgress.connect(lambda rid, what, done, total: seen.append(done))
-        window.set_arch("resnet18")
-        qtbot.waitUntil(lambda: len(seen) > 3, timeout=RESULT_TIMEOUT_MS)
-        assert window.progress.isVisible() and window.cancel_button.isVisible()
-        assert window.progress.maximum() == _SlowHandler.size
-        assert "Downloading weights" in window.statusBar().currentMessage()
-        result = wait_for_result(qtbot, window, window.cancel_button.click)
-        assert result.model.arch == "resnet18" and result.model.weights.untrained
-        assert "cancelled" in result.model.weights.description
-        assert "UNTRAINED" in window.untrained_banner.text()
-        assert "cancelled" in window.untrained_banner.text()
-        assert not window.cancel_button.isVisible()
-    finally:
-        stop_window(window)
+def _start_download(qtbot, window) -> list[tuple[int, int]]:
+    """Pick resnet18 (served slowly) and return the live list of (request id, bytes done)."""
+    seen: list[tuple[int, int]] = []
+    window.worker.sigProgress.connect(lambda rid, what, done, total: seen.append((rid, done)))
+    window.set_arch("resnet18")
+    qtbot.waitUntil(lambda: len(seen) > 3, timeout=RESULT_TIMEOUT_MS)
+    return seen
+
+
+def test_download_shows_progress_and_can_be_cancelled(qtbot, window, slow_weights):
+    _start_download(qtbot, window)
+    assert window.progress.isVisible() and window.cancel_button.isVisible()
+    assert window.progress.maximum() == _SlowHandler.size
+    assert "Downloading weights" in window.statusBar().currentMessage()
+    result = wait_for_result(qtbot, window, window.cancel_button.click)
+    assert result.model.arch == "resnet18" and result.model.weights.untrained
+    assert "cancelled" in result.model.weights.description
+    assert "UNTRAINED" in window.untrained_banner.text()
+    assert "cancelled" in window.untrained_banner.text()
+    assert not window.cancel_button.isVisible()
 
 
 def test_a_new_image_does_not_cancel_the_download_and_picking_again_retries(
-    qtbot, tmp_path, samples_dir, slow_weights
+    qtbot, window, samples_dir, slow_weights
 ):
-    window = make_window(qtbot, tmp_path, image=str(samples_dir / "cat.jpg"), device="cpu")
-    try:
-        seen = []
-        window.worker.sigProgress.connect(lambda rid, what, done, total: seen.append(rid))
-        window.set_arch("resnet18")
-        qtbot.waitUntil(lambda: len(seen) > 3, timeout=RESULT_TIMEOUT_MS)
-        coffee = str(samples_dir / "coffee.jpg")
-        result = wait_for_result(qtbot, window, lambda: window.open_image(coffee))
-        # The download ran to its end (the served zeros fail torchvision's hash check).
-        assert result.image_name == "coffee.jpg" and result.model.arch == "resnet18"
-        assert "corrupt" in result.model.weights.description
-        first_attempt = set(seen)
-        seen.clear()
-        window.set_arch("resnet18")  # the same, untrained model picked again: retry
-        qtbot.waitUntil(lambda: len(seen) > 3, timeout=RESULT_TIMEOUT_MS)
-        assert not set(seen) & first_attempt
-        wait_for_result(qtbot, window, window.cancel_button.click)
-    finally:
-        stop_window(window)
+    seen = _start_download(qtbot, window)
+    coffee = str(samples_dir / "coffee.jpg")
+    result = wait_for_result(qtbot, window, lambda: window.open_image(coffee))
+    # The download ran to its end (the served zeros fail torchvision's hash check).
+    assert result.image_name == "coffee.jpg" and result.model.arch == "resnet18"
+    assert "corrupt" in result.model.weights.description
+    first_attempt = {rid for rid, _ in seen}
+    retry = _start_download(qtbot, window)  # the same, untrained model picked again
+    assert not {rid for rid, _ in retry} & first_attempt
+    wait_for_result(qtbot, window, window.cancel_button.click)
