@@ -92,6 +92,26 @@ def _duplicates(flat: np.ndarray, near_zero: np.ndarray) -> np.ndarray:
     return np.where(best > DUPLICATE_COSINE, partner, -1).astype(np.int64)
 
 
+def tile_cells(cells: np.ndarray, padding: int) -> np.ndarray:
+    """(rows, cols, h, w) cells as one image, NaN gaps of `padding` between and around them."""
+    rows, cols, h, w = cells.shape
+    padded = np.full((rows, cols, h + padding, w + padding), np.nan, np.float32)
+    padded[:, :, padding:, padding:] = cells
+    body = padded.transpose(0, 2, 1, 3).reshape(rows * (h + padding), cols * (w + padding))
+    image = np.full((body.shape[0] + padding, body.shape[1] + padding), np.nan, np.float32)
+    image[: body.shape[0], : body.shape[1]] = body
+    return image
+
+
+def cells_of(grid: KernelGrid) -> np.ndarray:
+    """The (rows, cols, kh, kw) kernel cells drawn in `grid`, in its row and column order."""
+    kh, kw = grid.cell_shape
+    p = grid.padding
+    rows, cols = len(grid.order), len(grid.input_channels)
+    body = grid.image[p : p + rows * (kh + p), p : p + cols * (kw + p)]
+    return body.reshape(rows, kh + p, cols, kw + p)[:, :kh, :, :kw].transpose(0, 2, 1, 3)
+
+
 def kernel_grid(
     conv: nn.Conv2d,
     *,
@@ -115,13 +135,8 @@ def kernel_grid(
     rows = np.argsort(-norms, kind="stable") if order == "l2" else np.arange(out_c)
     scale = float(np.abs(weight).max())
     shown = 0.5 + 0.5 * weight[rows][:, list(chosen)] / (scale if scale > 0 else 1.0)
-    cells = np.full((out_c, len(chosen), kh + padding, kw + padding), np.nan, np.float32)
-    cells[:, :, padding:, padding:] = shown
-    body = cells.transpose(0, 2, 1, 3).reshape(out_c * (kh + padding), len(chosen) * (kw + padding))
-    image = np.full((body.shape[0] + padding, body.shape[1] + padding), np.nan, np.float32)
-    image[: body.shape[0], : body.shape[1]] = body
     return KernelGrid(
-        image=image,
+        image=tile_cells(shown, padding),
         order=rows.astype(np.int64),
         input_channels=chosen,
         norms=norms.astype(np.float32),

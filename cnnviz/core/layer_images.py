@@ -44,7 +44,7 @@ def arrange_kernels(
     grid: KernelGrid, *, order: str = "index", input_channels: Sequence[int] | None = None
 ) -> KernelGrid:
     """Re-lay an all-inputs, index-ordered grid: rows by `order` ("index"|"l2"), some columns."""
-    from cnnviz.core.filters import KernelGrid
+    from cnnviz.core.filters import KernelGrid, cells_of, tile_cells
 
     out_c = len(grid.order)
     n_in = len(grid.input_channels)
@@ -56,15 +56,9 @@ def arrange_kernels(
     if not chosen or any(i < 0 or i >= n_in for i in chosen):
         raise ValueError(f"input channels must be a non-empty subset of [0, {n_in})")
     rows = np.argsort(-grid.norms, kind="stable") if order == "l2" else np.arange(out_c)
-    kh, kw = grid.cell_shape
     p = grid.padding
-    body = grid.image[: out_c * (kh + p), : n_in * (kw + p)]
-    cells = body.reshape(out_c, kh + p, n_in, kw + p)[rows][:, :, list(chosen)]
-    picked = cells.reshape(out_c * (kh + p), len(chosen) * (kw + p))
-    image = np.full((picked.shape[0] + p, picked.shape[1] + p), np.nan, np.float32)
-    image[: picked.shape[0], : picked.shape[1]] = picked
     return KernelGrid(
-        image=image,
+        image=tile_cells(cells_of(grid)[rows][:, list(chosen)], p),
         order=rows.astype(np.int64),
         input_channels=chosen,
         norms=grid.norms,
