@@ -97,8 +97,8 @@ class Session:
         self._key: ModelKey | None = None
         self._images: dict[ImageSource, tuple[Image.Image, np.ndarray]] = {}
         self._layer_tree: object | None = None
+        # Cleared whenever another model is loaded, so it never outlives its engine.
         self._last_classified: tuple[tuple, tuple] | None = None
-        self._generation = 0  # counts engines loaded, so caches never outlive their model
 
     def engine_for(
         self,
@@ -112,7 +112,6 @@ class Session:
             self._key = None
             self._layer_tree = None
             self._last_classified = None
-            self._generation += 1
             self.engine = Engine.load(
                 key.arch,
                 weights_file=key.weights_file,
@@ -150,7 +149,7 @@ class Session:
     def _classify(self, engine: Engine, image: Image.Image, request: AnalysisRequest):
         """(lab outcome or None, prediction, image fed to the model), reused while only the
         layer explorer's settings change, so a layer switch costs one forward, not two."""
-        key = (self._generation, request.image, request.augment, request.topk)
+        key = (request.image, request.augment, request.topk)
         if self._last_classified is not None and self._last_classified[0] == key:
             return self._last_classified[1]
         if request.augment is not None:
