@@ -17,9 +17,6 @@ from cnnviz.qt.panels.layer_stats_panel import LayerStatsPanel
 from cnnviz.qt.panels.layer_tree import LayerTreePanel
 from cnnviz.qt.theme import Theme
 
-TREE_WIDTH = 420
-BOTTOM_SHARE = 0.45  # of the window height, for the feature maps and their tabs
-
 
 class LayerExplorerController(QObject):
     """Adds the chosen layer to every analysis and shows the layer view the window shows.
@@ -86,16 +83,6 @@ class LayerExplorerController(QObject):
             self.maps_dock.raise_()
         # The tree takes the full height on the left; the tabs sit under the images.
         window.setCorner(Qt.BottomLeftCorner, Qt.LeftDockWidgetArea)
-        # A saved window layout wins over our first-result sizing.
-        self._sized = window.settings.value("windowState") is not None
-        self.size_docks()
-
-    def size_docks(self) -> None:
-        """Give the tree a readable width and the bottom tabs a share of the window height."""
-        window = self.window
-        window.resizeDocks([self.tree_dock], [TREE_WIDTH], Qt.Horizontal)
-        height = int(window.height() * BOTTOM_SHARE)
-        window.resizeDocks([self.maps_dock], [height], Qt.Vertical)
 
     # --- what goes into each analysis request ------------------------------------------
     def contribution(self) -> dict[str, Any]:
@@ -142,10 +129,6 @@ class LayerExplorerController(QObject):
         if view is None:
             return
         start = time.perf_counter()
-        if not self._sized:
-            # The first result comes once the window has its real size.
-            self._sized = True
-            self.size_docks()
         changed = self.view is None or self.view.layer != view.layer
         if changed or self._layer_arch != result.model.arch:
             self.clear_receptive_field()

@@ -5,17 +5,23 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDockWidget, QMainWindow
 
+LEFT_WIDTH = 420  # the layer tree with its shape and parameter columns
+RIGHT_WIDTH = 400  # the predictions
+BOTTOM_SHARE = 0.45  # of the window height, for the feature maps and the other tabs
 
-def restore(window: QMainWindow) -> None:
-    """Saved geometry and docks, or a first-run default that keeps the images large."""
+
+def restore(window: QMainWindow) -> bool:
+    """Saved geometry and docks (True), or first-run sizes that keep the images large."""
     geometry = window.settings.value("geometry")
     if geometry is not None:
         window.restoreGeometry(geometry)
     else:
         window.resize(1440, 900)
     state = window.settings.value("windowState")
-    if state is None or not window.restoreState(state):
-        default_dock_sizes(window)
+    if state is not None and window.restoreState(state):
+        return True
+    default_dock_sizes(window)
+    return False
 
 
 def default_dock_sizes(window: QMainWindow) -> None:
@@ -26,7 +32,11 @@ def default_dock_sizes(window: QMainWindow) -> None:
         for area in (Qt.LeftDockWidgetArea, Qt.RightDockWidgetArea, Qt.BottomDockWidgetArea)
     }
     sides = by_area[Qt.LeftDockWidgetArea][:1] + by_area[Qt.RightDockWidgetArea][:1]
-    widths = [320 if window.dockWidgetArea(d) == Qt.LeftDockWidgetArea else 400 for d in sides]
+    widths = [
+        LEFT_WIDTH if window.dockWidgetArea(d) == Qt.LeftDockWidgetArea else RIGHT_WIDTH
+        for d in sides
+    ]
     window.resizeDocks(sides, widths, Qt.Horizontal)
     if by_area[Qt.BottomDockWidgetArea]:
-        window.resizeDocks(by_area[Qt.BottomDockWidgetArea][:1], [380], Qt.Vertical)
+        height = int(window.height() * BOTTOM_SHARE)
+        window.resizeDocks(by_area[Qt.BottomDockWidgetArea][:1], [height], Qt.Vertical)

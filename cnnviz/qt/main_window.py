@@ -86,7 +86,9 @@ class MainWindow(QMainWindow):
         self._build_widgets()
         self._install_panels()
         self.menus = menus.build(self)
-        layout.restore(self)
+        # Until the window is shown it lacks its real size; first-run dock sizes are set
+        # again with the first result.
+        self._needs_default_layout = not layout.restore(self)
         presentation = self.options.presentation
         if presentation is None:
             presentation = self.settings.value("presentation", False, type=bool)
@@ -311,6 +313,9 @@ class MainWindow(QMainWindow):
         if result.request_id != self.pending_id:
             return  # an older request: its input is no longer what the window shows
         self.timings.setdefault("first_result", time.perf_counter())
+        if self._needs_default_layout:
+            self._needs_default_layout = False
+            layout.default_dock_sizes(self)
         self._set_busy(None)
         self.error_banner.hide()
         self.shown_result = result
