@@ -9,7 +9,7 @@ scikit-learn is a development-only dependency of this script (its wheel ships th
 
 Writes resources/weights/lenet5_digits.safetensors, resources/weights/lenet5_digits.json
 and one held-out test digit per class as resources/samples/digits/digit_<k>.png.
-The digits are inverted to dark ink on light paper when rendered (see cnnviz.core.models.lenet),
+The digits are inverted to dark ink on light paper when rendered (see cnnviz.core.zoo.models.lenet),
 so the PNGs look like what a user would photograph, and the app's plain preprocessing applies.
 """
 
@@ -35,7 +35,7 @@ from torchvision.transforms import v2
 REPO = Path(__file__).resolve().parents[1]
 # The script runs from a checkout, where cnnviz need not be installed.
 sys.path.insert(0, str(REPO))
-from cnnviz.core.models.lenet import MEAN, STD, lenet5, lenet_transforms  # noqa: E402
+from cnnviz.core.zoo.models.lenet import MEAN, STD, lenet5, lenet_transforms  # noqa: E402
 
 SEED = 20240607
 TEST_SIZE = 360

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import torch
 
-from cnnviz.core.registry import all_archs
+from cnnviz.core.zoo.registry import all_archs
 
 
 def meta_engine(name: str) -> SimpleNamespace:

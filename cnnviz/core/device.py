@@ -6,8 +6,10 @@ from dataclasses import dataclass
 
 import torch
 
+from cnnviz.core.errors import UserError
 
-class DeviceError(ValueError):
+
+class DeviceError(UserError, ValueError):
     """A device name that is unknown or not available on this machine."""
 
 

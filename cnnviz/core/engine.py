@@ -13,9 +13,9 @@ from PIL import Image
 from torch import nn
 
 from cnnviz.core import device as devices
-from cnnviz.core.capture import ActivationCapture
-from cnnviz.core.registry import ArchSpec, get_arch
-from cnnviz.core.weights import CancelCheck, ProgressCallback, WeightsInfo, load_model
+from cnnviz.core.inspect.capture import ActivationCapture
+from cnnviz.core.zoo.registry import ArchSpec, get_arch
+from cnnviz.core.zoo.weights import CancelCheck, ProgressCallback, WeightsInfo, load_model
 
 
 @dataclass(frozen=True)

@@ -9,11 +9,13 @@ import warnings
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from cnnviz.core.errors import UserError
+
 # Well above any photo a user loads, well below what would exhaust memory.
 MAX_PIXELS = 64_000_000
 
 
-class ImageLoadError(Exception):
+class ImageLoadError(UserError):
     """An image that cannot be used, with a message meant for the user."""
 
 

@@ -17,7 +17,7 @@ from PIL import Image
 
 from cnnviz.core.engine import Engine, Prediction
 from cnnviz.core.images import load_image
-from cnnviz.core.weights import WeightsInfo
+from cnnviz.core.zoo.weights import WeightsInfo
 
 ImageSource = str | bytes  # a path, or encoded bytes (pasted, dropped)
 ProgressFn = Callable[[int, int], None]
@@ -83,9 +83,9 @@ class AnalysisResult:
     image_name: str = ""
     original: np.ndarray | None = None  # (H, W, 3) uint8, at most DISPLAY_MAX_SIDE
     prediction: Prediction | None = None  # of the augmented image when the lab is on
-    lab: object | None = None  # cnnviz.core.lab.LabOutcome
-    layer_tree: object | None = None  # cnnviz.core.layers.LayerTree of the current model
-    layer_view: object | None = None  # cnnviz.core.layer_view.LayerView
+    lab: object | None = None  # cnnviz.core.augment.lab.LabOutcome
+    layer_tree: object | None = None  # cnnviz.core.inspect.layers.LayerTree of the current model
+    layer_view: object | None = None  # cnnviz.core.inspect.view.LayerView
     extras: dict[str, object] = field(default_factory=dict)
 
 
@@ -141,7 +141,7 @@ class Session:
     def layer_tree(self) -> object:
         """The current model's layer tree, built once per model."""
         if self._layer_tree is None:
-            from cnnviz.core.layer_view import layer_tree_for
+            from cnnviz.core.inspect.view import layer_tree_for
 
             self._layer_tree = layer_tree_for(self.engine)
         return self._layer_tree
@@ -167,8 +167,8 @@ class Session:
     def run_lab(
         self, engine: Engine, image: Image.Image, augment: AugmentSettings, *, topk: int = 5
     ):
-        """The lab's outcome (cnnviz.core.lab.LabOutcome) for `augment` applied to `image`."""
-        from cnnviz.core.lab import run_lab
+        """The lab's outcome (a LabOutcome) for `augment` applied to `image`."""
+        from cnnviz.core.augment.lab import run_lab
 
         return run_lab(
             engine,
@@ -217,7 +217,7 @@ class Session:
         lab, prediction, model_image = self._classify(engine, image, request)
         tree = view = None
         if request.layer is not None:
-            from cnnviz.core.layer_view import build_layer_view
+            from cnnviz.core.inspect.view import build_layer_view
 
             tree = self.layer_tree()
             view = build_layer_view(engine, model_image, request.layer)

@@ -145,7 +145,7 @@ class AugmentLabController(QObject):
 
     def run_sweep(self, transform_index: int, param: str, values: tuple[float, ...]) -> int:
         """Send a sweep of `param` of the pipeline's transform `transform_index`; its id."""
-        from cnnviz.core.lab import SweepRequest
+        from cnnviz.core.augment.lab import SweepRequest
 
         request = SweepRequest(
             self.window.next_request_id(),
@@ -160,7 +160,7 @@ class AugmentLabController(QObject):
 
     def run_stability(self, samples: int) -> int:
         """Send a stability count over `samples` draws of the pipeline; its id."""
-        from cnnviz.core.lab import StabilityRequest
+        from cnnviz.core.augment.lab import StabilityRequest
 
         request = StabilityRequest(
             self.window.next_request_id(),
@@ -187,7 +187,7 @@ class AugmentLabController(QObject):
 
     @Slot(object)
     def _on_worker_result(self, result: Any) -> None:
-        from cnnviz.core.lab import StabilityOutcome, SweepOutcome
+        from cnnviz.core.augment.lab import StabilityOutcome, SweepOutcome
 
         if isinstance(result, SweepOutcome) and result.request_id == self.sweep_id:
             self.sweeps.show_sweep(result)

@@ -87,7 +87,7 @@ class LayerExplorerController(QObject):
     # --- what goes into each analysis request ------------------------------------------
     def contribution(self) -> dict[str, Any]:
         """AnalysisRequest keyword arguments: the selected layer and montage settings."""
-        from cnnviz.core.layer_view import FIRST_CONV
+        from cnnviz.core.inspect.view import FIRST_CONV
         from cnnviz.core.session import LayerSettings
 
         # Kept to re-send the image if this request fails for its layer alone.
@@ -161,7 +161,7 @@ class LayerExplorerController(QObject):
     @Slot(int, int, int)
     def request_receptive_field(self, channel: int, row: int, col: int) -> None:
         """Ask the worker which model-input pixels feed the shown layer at (channel, row, col)."""
-        from cnnviz.core.layer_view import ReceptiveFieldRequest
+        from cnnviz.core.inspect.view import ReceptiveFieldRequest
 
         window = self.window
         worker = window.worker
@@ -191,7 +191,7 @@ class LayerExplorerController(QObject):
 
     @Slot(object)
     def _on_worker_result(self, result: Any) -> None:
-        from cnnviz.core.layer_view import ReceptiveFieldOutcome
+        from cnnviz.core.inspect.view import ReceptiveFieldOutcome
 
         if not isinstance(result, ReceptiveFieldOutcome) or result.request_id != self.rf_pending_id:
             return

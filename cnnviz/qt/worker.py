@@ -68,8 +68,8 @@ class Worker(QObject):
 
     @Slot()
     def _load_catalog(self) -> None:
-        from cnnviz.core.catalog import catalog
         from cnnviz.core.device import available_devices
+        from cnnviz.core.zoo.catalog import catalog
 
         self.sigCatalog.emit(catalog(), available_devices())
 
@@ -101,9 +101,9 @@ class Worker(QObject):
 
 
 def _user_message(exc: BaseException) -> str:
-    from cnnviz.core.errors import USER_ERRORS
+    from cnnviz.core.errors import UserError
 
-    if isinstance(exc, USER_ERRORS):
+    if isinstance(exc, UserError):
         return str(exc)
     traceback.print_exception(exc)
     return f"Unexpected error ({type(exc).__name__}): {exc}"

@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cnnviz.core.augment import (
+from cnnviz.core.augment.pipeline import (
     AugmentSpec,
     SpecError,
     catalog_entry,

@@ -45,13 +45,13 @@ class FeatureMapsPanel(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.layer_view: Any = None  # cnnviz.core.layer_view.LayerView
+        self.layer_view: Any = None  # cnnviz.core.inspect.view.LayerView
         self.channel: int | None = None
         self.position: tuple[int, int] | None = None
         self._build()
 
     def _build(self) -> None:
-        from cnnviz.core.colormaps import COLORMAPS
+        from cnnviz.core.inspect.colormaps import COLORMAPS
 
         self.colormap_box = QComboBox()
         self.colormap_box.addItems([c for c in COLORMAPS if c in MONTAGE_COLORMAPS])
@@ -227,7 +227,7 @@ class FeatureMapsPanel(QWidget):
     # --- export ---------------------------------------------------------------------
     def export_png(self, path: str | None = None) -> str | None:
         """Save the montage in the current colormap (asks for a file when `path` is None)."""
-        from cnnviz.core.layer_view import auto_scale, save_montage_png
+        from cnnviz.core.inspect.view import auto_scale, save_montage_png
 
         if self.layer_view is None:
             return None
@@ -242,7 +242,7 @@ class FeatureMapsPanel(QWidget):
 
     def export_npy(self, path: str | None = None) -> str | None:
         """Save the raw activations (asks for a file when `path` is None)."""
-        from cnnviz.core.layer_view import save_activations_npy
+        from cnnviz.core.inspect.view import save_activations_npy
 
         if self.layer_view is None:
             return None

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cnnviz.core.layer_images import parse_channels
+from cnnviz.core.inspect.export import parse_channels
 from cnnviz.qt.panels.map_view import MapView, ask_save_path
 from cnnviz.qt.theme import NORMAL, Theme
 
@@ -159,7 +159,7 @@ class FiltersPanel(QWidget):
 
     def redraw(self, *, keep_view: bool = False) -> None:
         """Re-lay the kernels for the current order and input channels (or show patches)."""
-        from cnnviz.core.layer_view import arrange_kernels, tile_patches, wrap_kernels
+        from cnnviz.core.inspect.view import arrange_kernels, tile_patches, wrap_kernels
 
         view = self.layer_view
         if view is None or view.kernels is None:
@@ -297,7 +297,7 @@ class FiltersPanel(QWidget):
     # --- export ---------------------------------------------------------------------
     def export_png(self, path: str | None = None) -> str | None:
         """Save the kernels as drawn (asks for a file when `path` is None)."""
-        from cnnviz.core.layer_view import (
+        from cnnviz.core.inspect.view import (
             auto_scale,
             save_kernel_grid_png,
             save_patches_png,

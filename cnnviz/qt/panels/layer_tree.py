@@ -38,7 +38,7 @@ class LayerTreePanel(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.tree_data: Any = None  # cnnviz.core.layers.LayerTree
+        self.tree_data: Any = None  # cnnviz.core.inspect.layers.LayerTree
         self.items: dict[str, QTreeWidgetItem] = {}
         self._quiet = False
         self._theme = NORMAL
@@ -69,7 +69,7 @@ class LayerTreePanel(QWidget):
     # --- content --------------------------------------------------------------------
     def set_tree(self, tree: Any) -> None:
         """Show `tree` (a LayerTree), replacing the previous model's."""
-        from cnnviz.core.layers import LayerNode
+        from cnnviz.core.inspect.layers import LayerNode
 
         self._quiet = True
         try:
@@ -94,8 +94,8 @@ class LayerTreePanel(QWidget):
         self.apply_filter(self.filter_box.text())
 
     def _add_item(self, parent: QTreeWidgetItem, node: Any) -> QTreeWidgetItem:
-        from cnnviz.core.layer_view import conv_geometry, format_count
-        from cnnviz.core.layers import JoinNode
+        from cnnviz.core.inspect.layers import JoinNode
+        from cnnviz.core.inspect.view import conv_geometry, format_count
 
         if isinstance(node, JoinNode):
             label = node.name.rpartition(".")[2]

@@ -43,7 +43,7 @@ class MapView(ImageView):
         keep_view: bool = False,
     ) -> None:
         """Draw a 2D float array (or (H, W, 3|4) uint8 colours); None clears."""
-        from cnnviz.core.colormaps import lookup_table
+        from cnnviz.core.inspect.colormaps import lookup_table
 
         self.image = array
         self.caption = caption
@@ -107,7 +107,7 @@ class MapView(ImageView):
 
     def set_colormap(self, name: str) -> None:
         """Recolour the current 2D array without touching the data."""
-        from cnnviz.core.colormaps import lookup_table
+        from cnnviz.core.inspect.colormaps import lookup_table
 
         self.colormap = name
         if self.image is not None and self.image.ndim == 2:

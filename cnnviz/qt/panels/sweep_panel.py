@@ -28,8 +28,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cnnviz.core.augment import AugmentSpec, catalog_entry
-from cnnviz.core.sweep import describe_sweep, linspace_values
+from cnnviz.core.augment.pipeline import AugmentSpec, catalog_entry
+from cnnviz.core.augment.sweep import describe_sweep, linspace_values
 from cnnviz.qt.panels.augment_params import shown_value
 from cnnviz.qt.theme import NORMAL, Theme
 

@@ -1,0 +1,1 @@
+"""Why a model decides: attribution maps (Grad-CAM, gradients, integrated gradients, occlusion)."""

@@ -1,0 +1,63 @@
+"""Forward-hook activation capture that always removes its hooks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from types import TracebackType
+
+import torch
+from torch import nn
+
+from cnnviz.core.errors import UserError
+
+
+class UnknownLayerError(UserError, KeyError):
+    """A requested layer name is not a submodule of the model."""
+
+
+class ActivationCapture:
+    """Record the outputs of named submodules during forward passes.
+
+    Outputs are detached clones, because torchvision's ReLUs run in place and would
+    otherwise overwrite what was captured. A module that runs several times in one
+    forward (a shared activation, say) gets one entry per call, in call order.
+    """
+
+    def __init__(self, model: nn.Module, layer_names: Iterable[str]) -> None:
+        modules = dict(model.named_modules())
+        self._targets: dict[str, nn.Module] = {}
+        for name in layer_names:
+            if name not in modules:
+                raise UnknownLayerError(f"model has no layer named {name!r}")
+            self._targets[name] = modules[name]
+        self.outputs: dict[str, list[torch.Tensor]] = {name: [] for name in self._targets}
+        self._handles: list[torch.utils.hooks.RemovableHandle] = []
+
+    def __enter__(self) -> ActivationCapture:
+        for name, module in self._targets.items():
+            self._handles.append(module.register_forward_hook(self._recorder(name)))
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
+
+    def _recorder(self, name: str):
+        def hook(_module: nn.Module, _inputs: tuple, output: object) -> None:
+            if isinstance(output, torch.Tensor):
+                self.outputs[name].append(output.detach().clone())
+
+        return hook
+
+    def last(self, name: str) -> torch.Tensor:
+        """The output of the most recent call of layer `name`."""
+        calls = self.outputs[name]
+        if not calls:
+            raise UnknownLayerError(f"layer {name!r} did not run in this forward pass")
+        return calls[-1]
