@@ -178,7 +178,7 @@ def _parse_augment(args: argparse.Namespace):
         if args.mix:
             raise CliError("--mix needs --augment with MixUp or CutMix")
         return None
-    from cnnviz.core.augment.pipeline import SpecError, parse_spec
+    from cnnviz.core.augment.spec import SpecError, parse_spec
 
     try:
         return parse_spec(args.augment)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import difflib
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from cnnviz.core.engine import Engine
 
 MONTAGE_COLORMAPS = ("viridis", "magma", "inferno", "grey")
 
@@ -46,39 +48,25 @@ def add_layer_commands(subparsers: Any) -> None:
     filters.set_defaults(run=run_filters)
 
 
-def _check_layer(engine: Any, name: str) -> None:
-    """CliError naming close layer names unless `name` is a module or join of the model."""
-    from cnnviz.cli.common import CliError
+def _check_layer(engine: Engine, name: str) -> None:
+    """UnknownLayerError naming close layer names unless `name` is a module or join."""
     from cnnviz.core.inspect.layers import conv_layers
+    from cnnviz.core.inspect.text import require_layer
     from cnnviz.core.inspect.view import layer_tree_for
 
-    modules = dict(engine.model.named_modules())
-    if name in modules:
+    if name in dict(engine.model.named_modules()):
         return
     names = [node.name for node in layer_tree_for(engine).walk() if node.name]
-    if name in names:
-        return
-    close = difflib.get_close_matches(name, names, n=5, cutoff=0.6)
-    if close:
-        hint = "close names: " + ", ".join(close)
-    else:
-        convs = conv_layers(engine.model)
-        more = ", …" if len(convs) > 6 else ""
-        hint = "its conv layers include: " + ", ".join(convs[:6]) + more
-    raise CliError(f"{engine.spec.name} has no layer {name!r}; {hint}")
+    require_layer(name, names, engine.spec.name, convs=conv_layers(engine.model))
 
 
 def run_features(args: argparse.Namespace) -> int:
     """Montage PNG and/or .npy of one layer for one image."""
     from cnnviz.cli.common import CliError, load_engine
     from cnnviz.core.images import ImageLoadError, load_image
-    from cnnviz.core.inspect.view import (
-        auto_scale,
-        build_layer_view,
-        save_activations_npy,
-        save_montage_png,
-    )
-    from cnnviz.core.session import LayerSettings
+    from cnnviz.core.inspect.export import auto_scale, save_activations_npy, save_montage_png
+    from cnnviz.core.inspect.settings import LayerSettings
+    from cnnviz.core.inspect.view import build_layer_view
 
     try:
         image = load_image(args.image)
@@ -86,9 +74,11 @@ def run_features(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from exc
     engine = load_engine(args)
     _check_layer(engine, args.layer)
-    view = build_layer_view(engine, image, LayerSettings(args.layer, args.normalise, args.order))
+    settings = LayerSettings(args.layer, args.normalise, args.order, frozenset({"maps", "stats"}))
+    view = build_layer_view(engine, image, settings)
     print(view.description.summary())
     stats = view.stats
+    assert stats is not None
     print(
         f"  mean {stats.mean:.5g}  std {stats.std:.5g}  min {stats.min:.5g}  max {stats.max:.5g}"
         f"  zeros {stats.zero_fraction:.1%}  dead {stats.dead_channels}/{view.maps.shape[0]}"
@@ -113,14 +103,14 @@ def run_filters(args: argparse.Namespace) -> int:
     from torch import nn
 
     from cnnviz.cli.common import CliError, load_engine
-    from cnnviz.core.inspect.filters import first_layer_patches, kernel_grid
-    from cnnviz.core.inspect.view import (
+    from cnnviz.core.inspect.export import (
         auto_scale,
         parse_channels,
         save_kernel_grid_png,
         save_patches_png,
         tile_patches,
     )
+    from cnnviz.core.inspect.filters import first_layer_patches, kernel_grid
 
     engine = load_engine(args)
     _check_layer(engine, args.layer)

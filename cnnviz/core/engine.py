@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import torch
 from PIL import Image
 from torch import nn
+from torchvision.transforms.v2 import functional as F
 
 from cnnviz.core import device as devices
-from cnnviz.core.inspect.capture import ActivationCapture
+from cnnviz.core.inspect.capture import LayerForward, forward_capturing
 from cnnviz.core.zoo.registry import ArchSpec, get_arch
 from cnnviz.core.zoo.weights import CancelCheck, ProgressCallback, WeightsInfo, load_model
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -43,8 +47,6 @@ class Prediction:
     model_input: np.ndarray  # (H, W, 3) uint8: what the model sees, de-normalised
     forward_ms: float
     device: str
-    activations: dict[str, np.ndarray] = field(default_factory=dict)  # layer -> (C, H, W)
-    mix_weights: tuple[float, float] | None = None
     notice: str | None = None  # e.g. "CUDA ran out of memory; now running on the CPU"
 
 
@@ -94,7 +96,15 @@ class Engine:
         return cls(spec, model, info, target)
 
     def to_tensor(self, image: Image.Image | torch.Tensor) -> torch.Tensor:
-        """The normalised (3, H, W) float tensor the model is fed for `image`."""
+        """The normalised (3, H, W) float tensor the model is fed for `image`.
+
+        The one preprocessing path: a uint8 (3, H, W) tensor (what the augmentation lab
+        makes) becomes a PIL image first, losslessly, so that an augmented image and the
+        same pixels read from a file get the very same resize (PIL and tensor resizing
+        differ by up to ~0.4 percentage points in the top-1).
+        """
+        if isinstance(image, torch.Tensor):
+            image = F.to_pil_image(image.as_subclass(torch.Tensor))
         return self.preprocess(image)
 
     def denormalise(self, tensor: torch.Tensor) -> np.ndarray:
@@ -104,9 +114,13 @@ class Engine:
 
     def forward(self, batch: torch.Tensor) -> torch.Tensor:
         """Logits for a batch, moving to the CPU (and saying so) if the accelerator runs out."""
+        return self._on_device(lambda: self.model(batch.to(self.device)).float().cpu())
+
+    def _on_device(self, run: Callable[[], T]) -> T:
+        """`run()` without autograd; on an accelerator's out-of-memory, again on the CPU."""
         try:
             with torch.inference_mode():
-                return self.model(batch.to(self.device)).float().cpu()
+                return run()
         except (torch.OutOfMemoryError, RuntimeError) as exc:
             if self.device.type == "cpu" or not devices.is_out_of_memory(exc):
                 raise
@@ -114,7 +128,7 @@ class Engine:
             self._move_to_cpu()
             self._pending_notice = f"{failed} ran out of memory; now running on the CPU"
             with torch.inference_mode():
-                return self.model(batch.to(self.device)).float().cpu()
+                return run()
 
     def _move_to_cpu(self) -> None:
         self.model.to("cpu")
@@ -122,33 +136,44 @@ class Engine:
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
 
-    def predict(
+    def predict(self, image: Image.Image | torch.Tensor, *, topk: int = 5) -> Prediction:
+        """Classify one image (PIL, or a uint8 (3, H, W) tensor)."""
+        return self.predict_capturing(image, None, topk=topk)[0]
+
+    def predict_capturing(
         self,
         image: Image.Image | torch.Tensor,
+        layer: str | None,
         *,
         topk: int = 5,
-        layers: Sequence[str] = (),
-    ) -> Prediction:
-        """Classify one image (PIL, or a uint8 (3, H, W) tensor), capturing `layers`."""
+        conv_input: bool = False,
+    ) -> tuple[Prediction, LayerForward | None]:
+        """Classify one image and, in the same forward pass, capture `layer` (if any)."""
         x = self.to_tensor(image)
-        with ActivationCapture(self.model, layers) as capture:
-            start = time.perf_counter()
-            logits = self.forward(x.unsqueeze(0))
-            if self.device.type == "cuda":
-                torch.cuda.synchronize(self.device)
-            elapsed_ms = (time.perf_counter() - start) * 1000
-        probabilities = torch.softmax(logits[0], dim=0)
-        activations = {name: capture.last(name)[0].float().cpu().numpy() for name in layers}
+
+        def run() -> tuple[torch.Tensor, LayerForward | None]:
+            batch = x.unsqueeze(0).to(self.device)
+            if layer is None:
+                return self.model(batch), None
+            seen = forward_capturing(self.model, batch, layer, conv_input=conv_input)
+            return seen.logits, seen
+
+        start = time.perf_counter()
+        logits, seen = self._on_device(run)
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        elapsed_ms = (time.perf_counter() - start) * 1000
+        probabilities = torch.softmax(logits[0].float().cpu(), dim=0)
         notice, self._pending_notice = self._pending_notice, None
-        return Prediction(
+        prediction = Prediction(
             top=self.top_classes(probabilities, topk),
             probabilities=probabilities.numpy(),
             model_input=self.denormalise(x),
             forward_ms=elapsed_ms,
             device=str(self.device),
-            activations=activations,
             notice=notice,
         )
+        return prediction, seen
 
     def top_classes(self, probabilities: torch.Tensor, k: int) -> tuple[ClassScore, ...]:
         values, indices = probabilities.topk(min(k, probabilities.numel()))

@@ -15,3 +15,7 @@ class UserError(Exception):
     def __str__(self) -> str:
         # KeyError subclasses would otherwise repr() their message, quotes and all.
         return str(self.args[0]) if len(self.args) == 1 else super().__str__()
+
+
+class UnknownLayerError(UserError, KeyError):
+    """A layer name that the model has neither as a module nor as a join."""

@@ -11,6 +11,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from cnnviz.core.errors import UserError
 
+# Decoded images are shown scaled down to at most this many pixels on their longest side.
+DISPLAY_MAX_SIDE = 1024
 # Well above any photo a user loads, well below what would exhaust memory.
 MAX_PIXELS = 64_000_000
 

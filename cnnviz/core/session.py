@@ -1,74 +1,66 @@
-"""What the window asks for and what it gets back, computed without Qt.
+"""The worker's state: the loaded model and every cache that belongs to it.
 
-The worker thread owns one Session. Requests and results are frozen dataclasses of
-plain data (numpy arrays, numbers, strings) so that they can cross threads safely.
-Besides AnalysisRequest, any frozen request with an `execute(session, *, progress,
-cancelled)` method (a sweep, say) can be sent through the same worker.
+One Session lives on the worker thread (the CLI makes its own). It owns the engine, the
+decoded images, the augmentation pipelines, the un-augmented baselines and the last forward
+pass with its captured layer, so that a montage setting or a receptive field costs no
+forward pass and a slider tick costs one. Everything tied to a model is dropped when another
+model is loaded.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import ClassVar
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 import numpy as np
+import torch
 from PIL import Image
 
+from cnnviz.core.augment.pipeline import AugmentOutcome, AugmentPipeline, build_pipeline
+from cnnviz.core.augment.spec import AugmentSettings, AugmentSpec
 from cnnviz.core.engine import Engine, Prediction
-from cnnviz.core.images import load_image
+from cnnviz.core.images import DISPLAY_MAX_SIDE, load_image
+from cnnviz.core.requests import QUIET, ImageSource, JobContext, ModelKey
 from cnnviz.core.zoo.weights import WeightsInfo
 
-ImageSource = str | bytes  # a path, or encoded bytes (pasted, dropped)
-ProgressFn = Callable[[int, int], None]
-CancelFn = Callable[[], bool]
-DISPLAY_MAX_SIDE = 1024
+if TYPE_CHECKING:
+    from cnnviz.core.inspect.capture import LayerForward
+    from cnnviz.core.inspect.filters import KernelGrid
+    from cnnviz.core.inspect.layers import LayerTree
+
+K = TypeVar("K")
+V = TypeVar("V")
 
 
-@dataclass(frozen=True)
-class ModelKey:
-    arch: str
-    weights_file: str | None = None
-    device: str | None = None
-    allow_download: bool = False
-    attempt: int = 0  # a new attempt reloads the same model (to retry a download)
+class _Recent(Generic[K, V]):
+    """A small dict that forgets its oldest entry beyond `size`."""
 
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict[K, V] = OrderedDict()
 
-@dataclass(frozen=True)
-class AugmentSettings:
-    """The augmentation lab's pipeline as spec text, its seed, and the second image to mix."""
+    def get(self, key: K) -> V | None:
+        value = self._items.get(key)
+        if value is not None:
+            self._items.move_to_end(key)
+        return value
 
-    spec: str
-    seed: int = 0
-    mix_image: ImageSource | None = None
+    def put(self, key: K, value: V) -> V:
+        self._items[key] = value
+        self._items.move_to_end(key)
+        while len(self._items) > self.size:
+            self._items.popitem(last=False)
+        return value
 
-
-@dataclass(frozen=True)
-class LayerSettings:
-    """The layer explorer's selection and how its feature maps are tiled."""
-
-    layer: str
-    normalise: str = "channel"  # or "shared"
-    order: str = "index"  # or "mean", "max"
-
-
-@dataclass(frozen=True, eq=False)
-class AnalysisRequest:
-    # Loading (or downloading) this request's model also serves any newer analysis of the
-    # same model, so the worker lets it finish when only the image or layer changed.
-    work_serves_same_model: ClassVar[bool] = True
-
-    request_id: int
-    model: ModelKey
-    image: ImageSource | None  # None: only load the model
-    image_name: str = ""
-    topk: int = 5
-    augment: AugmentSettings | None = None
-    layer: LayerSettings | None = None
+    def clear(self) -> None:
+        self._items.clear()
 
 
 @dataclass(frozen=True)
 class ModelSummary:
+    """What the window says about the loaded model."""
+
     arch: str
     display_name: str
     weights: WeightsInfo
@@ -77,111 +69,60 @@ class ModelSummary:
 
 
 @dataclass(frozen=True, eq=False)
-class AnalysisResult:
-    request_id: int
-    model: ModelSummary
-    image_name: str = ""
-    original: np.ndarray | None = None  # (H, W, 3) uint8, at most DISPLAY_MAX_SIDE
-    prediction: Prediction | None = None  # of the augmented image when the lab is on
-    lab: object | None = None  # cnnviz.core.augment.lab.LabOutcome
-    layer_tree: object | None = None  # cnnviz.core.inspect.layers.LayerTree of the current model
-    layer_view: object | None = None  # cnnviz.core.inspect.view.LayerView
-    extras: dict[str, object] = field(default_factory=dict)
+class ModelInput:
+    """What the model is fed for one image and pipeline: the PIL image itself, or the lab's
+    augmented uint8 (3, H, W) tensor with what the pipeline did."""
+
+    image: Image.Image | torch.Tensor
+    augmented: AugmentOutcome | None
 
 
 class Session:
-    """Caches the loaded engine and decoded images; answers requests one at a time."""
+    """Caches the loaded engine and everything derived from it; answers one job at a time."""
 
     def __init__(self) -> None:
         self.engine: Engine | None = None
         self._key: ModelKey | None = None
-        self._images: dict[ImageSource, tuple[Image.Image, np.ndarray]] = {}
-        self._layer_tree: object | None = None
-        # Cleared whenever another model is loaded, so it never outlives its engine.
-        self._last_classified: tuple[tuple, tuple] | None = None
+        self._images: _Recent[ImageSource, tuple[Image.Image, np.ndarray]] = _Recent(4)
+        self._pipelines: _Recent[AugmentSpec, AugmentPipeline] = _Recent(32)
+        # Tied to the loaded model; cleared by engine_for when the model changes.
+        self._baselines: _Recent[tuple[ImageSource, int], Prediction] = _Recent(4)
+        self._inputs: _Recent[tuple[ImageSource, AugmentSettings | None], ModelInput] = _Recent(2)
+        self._forwards: _Recent[tuple[object, ...], tuple[Prediction, LayerForward | None]] = (
+            _Recent(2)
+        )
+        self._layer_tree: LayerTree | None = None
+        self._kernel_views: dict[str, tuple[KernelGrid, np.ndarray | None]] = {}
 
-    def engine_for(
-        self,
-        key: ModelKey,
-        *,
-        progress: ProgressFn | None = None,
-        cancelled: CancelFn | None = None,
-    ) -> Engine:
+    # --- the model ------------------------------------------------------------------
+    def engine_for(self, key: ModelKey, context: JobContext = QUIET) -> Engine:
+        """The engine for `key`, loading (or downloading) it when another model is loaded."""
         if self.engine is None or key != self._key:
             self.engine = None  # free the old model before building the next
             self._key = None
-            self._layer_tree = None
-            self._last_classified = None
+            self._forget_model()
             self.engine = Engine.load(
                 key.arch,
                 weights_file=key.weights_file,
                 device=key.device,
                 allow_download=key.allow_download,
-                progress=progress,
-                cancelled=cancelled,
+                progress=context.progress,
+                cancelled=context.cancelled,
             )
             self._key = key
         return self.engine
 
-    def image_for(self, source: ImageSource) -> Image.Image:
-        """The decoded RGB image for `source`; the last few stay decoded."""
-        if source not in self._images:
-            image = load_image(source)
-            display = image.copy()
-            display.thumbnail((DISPLAY_MAX_SIDE, DISPLAY_MAX_SIDE))
-            if len(self._images) >= 4:
-                self._images.pop(next(iter(self._images)))
-            self._images[source] = (image, np.asarray(display))
-        return self._images[source][0]
-
-    def display_image(self, source: ImageSource) -> np.ndarray:
-        self.image_for(source)
-        return self._images[source][1]
-
-    def layer_tree(self) -> object:
-        """The current model's layer tree, built once per model."""
-        if self._layer_tree is None:
-            from cnnviz.core.inspect.view import layer_tree_for
-
-            self._layer_tree = layer_tree_for(self.engine)
-        return self._layer_tree
-
-    def _classify(self, engine: Engine, image: Image.Image, request: AnalysisRequest):
-        """(lab outcome or None, prediction, image fed to the model), reused while only the
-        layer explorer's settings change, so a layer switch costs one forward, not two."""
-        key = (request.image, request.augment, request.topk)
-        if self._last_classified is not None and self._last_classified[0] == key:
-            return self._last_classified[1]
-        if request.augment is not None:
-            lab = self.run_lab(engine, image, request.augment, topk=request.topk)
-            outcome = (lab, lab.prediction, lab.augmented_tensor)
-        else:
-            outcome = (None, engine.predict(image, topk=request.topk), image)
-        self._last_classified = (key, outcome)
-        return outcome
-
-    def mix_image_for(self, augment: AugmentSettings) -> Image.Image | None:
-        """The decoded second image of a MixUp/CutMix pipeline, if it has one."""
-        return self.image_for(augment.mix_image) if augment.mix_image is not None else None
-
-    def run_lab(
-        self, engine: Engine, image: Image.Image, augment: AugmentSettings, *, topk: int = 5
-    ):
-        """The lab's outcome (a LabOutcome) for `augment` applied to `image`."""
-        from cnnviz.core.augment.lab import run_lab
-
-        return run_lab(
-            engine,
-            image,
-            augment.spec,
-            seed=augment.seed,
-            mix_with=self.mix_image_for(augment),
-            topk=topk,
-        )
+    def _forget_model(self) -> None:
+        self._baselines.clear()
+        self._inputs.clear()
+        self._forwards.clear()
+        self._layer_tree = None
+        self._kernel_views.clear()
 
     def summary(self) -> ModelSummary:
+        """The loaded model as plain data."""
         engine = self.engine
-        assert engine is not None
+        assert engine is not None, "no model loaded"
         return ModelSummary(
             engine.spec.name,
             engine.spec.display_name,
@@ -190,44 +131,105 @@ class Session:
             engine.spec.num_classes,
         )
 
-    def handle(
-        self,
-        request: object,
-        *,
-        progress: ProgressFn | None = None,
-        cancelled: CancelFn | None = None,
-    ) -> object:
-        """Answer `request`: an analysis, or any request that knows how to execute itself."""
-        if isinstance(request, AnalysisRequest):
-            return self.analyse(request, progress=progress, cancelled=cancelled)
-        return request.execute(self, progress=progress, cancelled=cancelled)
+    def layer_tree(self) -> LayerTree:
+        """The loaded model's layer tree, built once per model."""
+        if self._layer_tree is None:
+            from cnnviz.core.inspect.view import layer_tree_for
 
-    def analyse(
-        self,
-        request: AnalysisRequest,
-        *,
-        progress: ProgressFn | None = None,
-        cancelled: CancelFn | None = None,
-    ) -> AnalysisResult:
-        """Load the model and image of `request` (both cached), classify, add lab and layer."""
-        image = self.image_for(request.image) if request.image is not None else None
-        engine = self.engine_for(request.model, progress=progress, cancelled=cancelled)
-        if image is None:
-            return AnalysisResult(request.request_id, self.summary())
-        lab, prediction, model_image = self._classify(engine, image, request)
-        tree = view = None
-        if request.layer is not None:
-            from cnnviz.core.inspect.view import build_layer_view
+            assert self.engine is not None, "no model loaded"
+            self._layer_tree = layer_tree_for(self.engine)
+        return self._layer_tree
 
-            tree = self.layer_tree()
-            view = build_layer_view(engine, model_image, request.layer)
-        return AnalysisResult(
-            request.request_id,
-            self.summary(),
-            request.image_name,
-            self.display_image(request.image),
-            prediction,
-            lab,
-            tree,
-            view,
+    def kernel_views(self, layer: str) -> tuple[KernelGrid, np.ndarray | None]:
+        """Kernel grid and (RGB first layer) patches of conv `layer`, once per model.
+
+        A new image or montage setting re-renders the same layer; the weights are the same,
+        and the duplicate search is the slow part (~70 ms for a 512x512x3x3 conv).
+        """
+        if layer not in self._kernel_views:
+            from cnnviz.core.inspect.view import kernel_views
+
+            assert self.engine is not None, "no model loaded"
+            self._kernel_views[layer] = kernel_views(self.engine.model, layer)
+        return self._kernel_views[layer]
+
+    # --- images and pipelines ---------------------------------------------------------
+    def image_for(self, source: ImageSource) -> Image.Image:
+        """The decoded RGB image for `source`; the last few stay decoded."""
+        return self._decoded(source)[0]
+
+    def display_image(self, source: ImageSource) -> np.ndarray:
+        """`source` scaled down to at most DISPLAY_MAX_SIDE, as (H, W, 3) uint8."""
+        return self._decoded(source)[1]
+
+    def _decoded(self, source: ImageSource) -> tuple[Image.Image, np.ndarray]:
+        cached = self._images.get(source)
+        if cached is None:
+            image = load_image(source)
+            display = image.copy()
+            display.thumbnail((DISPLAY_MAX_SIDE, DISPLAY_MAX_SIDE))
+            cached = self._images.put(source, (image, np.asarray(display)))
+        return cached
+
+    def mix_image_for(self, augment: AugmentSettings) -> Image.Image | None:
+        """The decoded second image of a MixUp/CutMix pipeline, if it has one."""
+        return self.image_for(augment.mix_image) if augment.mix_image is not None else None
+
+    def pipeline_for(self, spec: AugmentSpec) -> AugmentPipeline:
+        """The torchvision transforms of `spec`, built once per spec."""
+        return self._pipelines.get(spec) or self._pipelines.put(spec, build_pipeline(spec))
+
+    def model_input(self, source: ImageSource, augment: AugmentSettings | None) -> ModelInput:
+        """What the model is fed for `source` through the lab's pipeline (cached)."""
+        key = (source, augment)
+        cached = self._inputs.get(key)
+        if cached is None:
+            image = self.image_for(source)
+            if augment is None:
+                cached = ModelInput(image, None)
+            else:
+                pipeline = self.pipeline_for(augment.spec)
+                outcome = pipeline.apply(
+                    image, seed=augment.seed, mix_with=self.mix_image_for(augment)
+                )
+                cached = ModelInput(outcome.image, outcome)
+            self._inputs.put(key, cached)
+        return cached
+
+    # --- forward passes ---------------------------------------------------------------
+    def baseline(self, engine: Engine, source: ImageSource, topk: int = 5) -> Prediction:
+        """The un-augmented prediction of `source` (cached per model)."""
+        key = (source, topk)
+        cached = self._baselines.get(key)
+        if cached is None:
+            cached = self._baselines.put(key, engine.predict(self.image_for(source), topk=topk))
+        return cached
+
+    def predict(
+        self,
+        engine: Engine,
+        source: ImageSource,
+        augment: AugmentSettings | None,
+        *,
+        topk: int = 5,
+        layer: str | None = None,
+        conv_input: bool = False,
+    ) -> tuple[Prediction, LayerForward | None]:
+        """One forward pass for the image (through the lab), capturing `layer` in it.
+
+        The last two are cached: a montage or panel setting that changes nothing the model
+        sees costs no forward pass. Without the lab, the baseline cache serves too.
+        """
+        key = (source, augment, topk, layer, conv_input)
+        cached = self._forwards.get(key)
+        if cached is not None:
+            return cached
+        if layer is None and augment is None:
+            return self.baseline(engine, source, topk), None
+        model_input = self.model_input(source, augment)
+        result = engine.predict_capturing(
+            model_input.image, layer, topk=topk, conv_input=conv_input
         )
+        if augment is None:
+            self._baselines.put((source, topk), result[0])
+        return self._forwards.put(key, result)

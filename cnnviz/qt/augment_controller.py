@@ -7,12 +7,20 @@ by then) or at once when the window has already started.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
 
 from PySide6.QtCore import QObject, Qt, QTimer, Slot
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
+from cnnviz.qt.worker import Ticket
+
+R = TypeVar("R")
+
 if TYPE_CHECKING:
+    from cnnviz.core.analysis import AnalysisResult
+    from cnnviz.core.augment.spec import AugmentSettings
+    from cnnviz.core.requests import Request
     from cnnviz.qt.main_window import MainWindow
     from cnnviz.qt.panels.augment_panel import AugmentLabPanel
     from cnnviz.qt.panels.sweep_panel import SweepPanel
@@ -26,11 +34,9 @@ class AugmentLabController(QObject):
         self.window = window
         self.lab: AugmentLabPanel | None = None
         self.sweeps: SweepPanel | None = None
-        self.sweep_id = 0
-        self.stability_id = 0
+        self.job_ticket: Ticket | None = None  # the running sweep or stability count
         self._pending_spec: tuple[str, int | None, str | None] | None = None
         self._submit_queued = False
-        self._worker: Any = None
         self.lab_host, self.sweep_host = _Host("augmentation lab"), _Host("sweeps")
         self.lab_dock = window.add_dock("Augmentation lab", self.lab_host, Qt.BottomDockWidgetArea)
         self.sweep_dock = window.add_dock(
@@ -38,7 +44,7 @@ class AugmentLabController(QObject):
         )
         window.tabifyDockWidget(self.lab_dock, self.sweep_dock)
         self.lab_dock.raise_()
-        window.request_contributors.append(self.contribute)
+        window.augment_settings = self.settings
         window.sigResultShown.connect(self._on_result_shown)
         if window.worker_thread is not None:
             self.ensure_built()
@@ -69,16 +75,6 @@ class AugmentLabController(QObject):
             for panel in (self.lab, self.sweeps):
                 self.window.themed_widgets.append(panel)
                 panel.apply_theme(self.window.theme)
-        self._connect_worker()
-
-    def _connect_worker(self) -> None:
-        worker = self.window.worker
-        if worker is None or worker is self._worker:
-            return
-        self._worker = worker
-        worker.sigResult.connect(self._on_worker_result)
-        worker.sigFailed.connect(self._on_worker_failed)
-        worker.sigProgress.connect(self._on_worker_progress)
 
     # --- the pipeline -------------------------------------------------------------------
     def set_spec(self, text: str, seed: int | None = None, mix: str | None = None) -> bool:
@@ -105,19 +101,18 @@ class AugmentLabController(QObject):
             self.window.show_error(f"Augmentation spec not applied: {self.lab.error}")
         return ok
 
-    def contribute(self) -> dict[str, Any]:
-        """AnalysisRequest keyword arguments: the lab's pipeline, seed and second image."""
+    def settings(self) -> AugmentSettings | None:
+        """What the lab adds to an analysis request: the parsed pipeline, seed, second image."""
         self.ensure_built()
         lab = self.lab
         if lab is None or not len(lab.spec):
-            return {}
-        from cnnviz.core.session import AugmentSettings
+            return None
+        from cnnviz.core.augment.spec import AugmentSettings
 
-        return {
-            "augment": AugmentSettings(lab.spec_text(), lab.seed_for_update(), lab.mix_source())
-        }
+        return AugmentSettings(lab.spec, lab.seed_for_update(), lab.mix_source())
 
     def _on_pipeline_changed(self) -> None:
+        assert self.lab is not None and self.sweeps is not None
         self.sweeps.set_pipeline(self.lab.spec)
         if not self._submit_queued:  # many changes in one event-loop turn: one submit
             self._submit_queued = True
@@ -128,8 +123,9 @@ class AugmentLabController(QObject):
         self.window.submit()
 
     @Slot(object)
-    def _on_result_shown(self, result: Any) -> None:
+    def _on_result_shown(self, result: AnalysisResult) -> None:
         self.ensure_built()
+        assert self.lab is not None
         self.lab.current_image = self.window.image_source
         self.lab.show_result(result)
 
@@ -137,18 +133,19 @@ class AugmentLabController(QObject):
         self.window.statusBar().showMessage("Augmentation pipeline copied as Python code", 3000)
 
     # --- sweeps and stability -----------------------------------------------------------
-    def _fixed_settings(self) -> Any:
-        from cnnviz.core.session import AugmentSettings
+    def _fixed_settings(self) -> AugmentSettings:
+        from cnnviz.core.augment.spec import AugmentSettings
 
-        lab = self.lab
-        return AugmentSettings(lab.spec_text(), lab.seed, lab.mix_source())
+        assert self.lab is not None
+        return AugmentSettings(self.lab.spec, self.lab.seed, self.lab.mix_source())
 
-    def run_sweep(self, transform_index: int, param: str, values: tuple[float, ...]) -> int:
-        """Send a sweep of `param` of the pipeline's transform `transform_index`; its id."""
-        from cnnviz.core.augment.lab import SweepRequest
+    def run_sweep(self, transform_index: int, param: str, values: tuple[float, ...]) -> None:
+        """Sweep `param` of the pipeline's transform `transform_index` on the worker."""
+        from cnnviz.core.augment.requests import SweepRequest
 
+        if self.window.image_source is None:
+            return
         request = SweepRequest(
-            self.window.next_request_id(),
             self.window.model_key(),
             self.window.image_source,
             self._fixed_settings(),
@@ -156,53 +153,40 @@ class AugmentLabController(QObject):
             param,
             tuple(values),
         )
-        return self._send(request, "sweep_id")
+        self._send(request, lambda outcome: self._sweeps().show_sweep(outcome))
 
-    def run_stability(self, samples: int) -> int:
-        """Send a stability count over `samples` draws of the pipeline; its id."""
-        from cnnviz.core.augment.lab import StabilityRequest
+    def run_stability(self, samples: int) -> None:
+        """Count top-1s over `samples` draws of the pipeline on the worker."""
+        from cnnviz.core.augment.requests import StabilityRequest
 
+        if self.window.image_source is None:
+            return
         request = StabilityRequest(
-            self.window.next_request_id(),
-            self.window.model_key(),
-            self.window.image_source,
-            self._fixed_settings(),
-            samples,
+            self.window.model_key(), self.window.image_source, self._fixed_settings(), samples
         )
-        return self._send(request, "stability_id")
+        self._send(request, lambda outcome: self._sweeps().show_stability(outcome))
 
-    def _send(self, request: Any, slot: str) -> int:
-        worker = self.window.worker
-        if worker is None or self.window.image_source is None:
-            return 0
-        setattr(self, slot, request.request_id)
-        self.sweeps.set_running(True)
-        worker.submit(request)
-        return request.request_id
+    def _sweeps(self) -> SweepPanel:
+        assert self.sweeps is not None
+        return self.sweeps
+
+    def _send(self, request: Request[R], show: Callable[[R], None]) -> None:
+        worker = self.window.worker_thread
+        if worker is None:
+            return
+        sweeps = self._sweeps()
+        sweeps.set_running(True)
+        self.job_ticket = worker.submit(
+            request,
+            show,
+            on_failed=lambda failure: sweeps.show_error(failure.message),
+            on_progress=lambda _what, done, total: sweeps.show_progress(done, total),
+        )
 
     def cancel(self) -> None:
-        """Stop the running sweep or stability count at its next batch."""
-        if self.window.worker is not None:
-            self.window.worker.cancel()
-
-    @Slot(object)
-    def _on_worker_result(self, result: Any) -> None:
-        from cnnviz.core.augment.lab import StabilityOutcome, SweepOutcome
-
-        if isinstance(result, SweepOutcome) and result.request_id == self.sweep_id:
-            self.sweeps.show_sweep(result)
-        elif isinstance(result, StabilityOutcome) and result.request_id == self.stability_id:
-            self.sweeps.show_stability(result)
-
-    @Slot(int, str)
-    def _on_worker_failed(self, request_id: int, message: str) -> None:
-        if request_id in (self.sweep_id, self.stability_id) and request_id:
-            self.sweeps.show_error(message)
-
-    @Slot(int, str, int, int)
-    def _on_worker_progress(self, request_id: int, _what: str, done: int, total: int) -> None:
-        if request_id in (self.sweep_id, self.stability_id) and request_id:
-            self.sweeps.show_progress(done, total)
+        """Stop the running sweep or stability count (only that) at its next batch."""
+        if self.window.worker_thread is not None:
+            self.window.worker_thread.cancel(self.job_ticket)
 
 
 class _Host(QWidget):

@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
-import difflib
 import time
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QRectF, Qt, QTimer, Slot
 from PySide6.QtGui import QColor, QPen
 from PySide6.QtWidgets import QDockWidget, QGraphicsRectItem
 
+from cnnviz.core.inspect.settings import FIRST_CONV
 from cnnviz.qt.panels.feature_maps import FeatureMapsPanel
 from cnnviz.qt.panels.filters_panel import FiltersPanel
 from cnnviz.qt.panels.im2col_panel import Im2colPanel
 from cnnviz.qt.panels.layer_stats_panel import LayerStatsPanel
 from cnnviz.qt.panels.layer_tree import LayerTreePanel
 from cnnviz.qt.theme import Theme
+from cnnviz.qt.worker import Failure, Ticket
+
+if TYPE_CHECKING:
+    from cnnviz.core.analysis import AnalysisResult
+    from cnnviz.core.inspect.layers import LayerTree
+    from cnnviz.core.inspect.settings import LayerSettings
+    from cnnviz.core.inspect.view import LayerView, ReceptiveFieldOutcome
+    from cnnviz.qt.main_window import MainWindow
 
 
 class LayerExplorerController(QObject):
@@ -25,19 +33,17 @@ class LayerExplorerController(QObject):
     names the core's FIRST_CONV, which resolves to the model's first Conv2d.
     """
 
-    def __init__(self, window: Any) -> None:
+    def __init__(self, window: MainWindow) -> None:
         super().__init__(window)
         self.window = window
         self.layer: str | None = None
         self._layer_arch: str | None = None
-        self.tree: Any = None
-        self.view: Any = None
-        self.rf_pending_id = 0
-        self.rf_outcome: Any = None
+        self.tree: LayerTree | None = None
+        self.view: LayerView | None = None
+        self.rf_ticket: Ticket | None = None
+        self.rf_outcome: ReceptiveFieldOutcome | None = None
         self.rf_rect: QGraphicsRectItem | None = None
         self.draw_ms = 0.0
-        self._worker: Any = None
-        self._submitted_image: tuple[Any, str] = (None, "")
         self.tree_panel = LayerTreePanel()
         self.maps = FeatureMapsPanel()
         self.stats = LayerStatsPanel()
@@ -48,10 +54,12 @@ class LayerExplorerController(QObject):
         self.tree_panel.sigLayerSelected.connect(self.select_layer)
         self.maps.sigSettingsChanged.connect(self._settings_changed)
         self.maps.sigPositionChosen.connect(self.request_receptive_field)
-        window.request_contributors.append(self.contribution)
+        window.layer_settings = self.settings
         window.sigResultShown.connect(self._on_result_shown)
-        window.sigErrorShown.connect(self._on_error_shown)
+        window.sigAnalysisFailed.connect(self._on_analysis_failed)
         window.themed_widgets.extend(self.panels)
+        for dock in self.docks.values():
+            dock.visibilityChanged.connect(self._on_visibility)
         theme = getattr(window, "theme", None)
         if theme is not None:
             self.apply_theme(theme)
@@ -85,26 +93,43 @@ class LayerExplorerController(QObject):
         window.setCorner(Qt.BottomLeftCorner, Qt.LeftDockWidgetArea)
 
     # --- what goes into each analysis request ------------------------------------------
-    def contribution(self) -> dict[str, Any]:
-        """AnalysisRequest keyword arguments: the selected layer and montage settings."""
-        from cnnviz.core.inspect.view import FIRST_CONV
-        from cnnviz.core.session import LayerSettings
+    _PARTS = {"maps": "maps", "stats": "stats", "filters": "filters", "matmul": "im2col"}
 
-        # Kept to re-send the image if this request fails for its layer alone.
-        self._submitted_image = (self.window.image_source, self.window.image_name)
+    def shown_parts(self) -> frozenset[str]:
+        """The explorer's parts on screen now (a dock behind another tab is not)."""
+        return frozenset(part for key, part in self._PARTS.items() if self.docks[key].isVisible())
+
+    def settings(self) -> LayerSettings | None:
+        """The layer and montage settings for an analysis; None when no panel shows them."""
+        parts = self.shown_parts()
+        if not parts and not self.docks["layers"].isVisible():
+            return None  # work for hidden panels is not done
+        from cnnviz.core.inspect.settings import LayerSettings
+
         same_model = self._layer_arch == self.window.arch
         layer = self.layer if self.layer is not None and same_model else FIRST_CONV
-        return {"layer": LayerSettings(layer, self.maps.normalise(), self.maps.order())}
+        return LayerSettings(layer, self.maps.normalise(), self.maps.order(), parts)
+
+    @Slot(bool)
+    def _on_visibility(self, visible: bool) -> None:
+        # A panel came into view that the shown result did not compute: ask again.
+        if visible and self._missing_parts():
+            self.window.submit()
+
+    def _missing_parts(self) -> bool:
+        shown = self.window.shown_result
+        view = shown.layer_view if shown is not None else None
+        if view is None:
+            return shown is not None and bool(self.shown_parts())
+        return not self.shown_parts() <= view.parts
 
     @Slot(str)
     def select_layer(self, name: str) -> None:
         """Show layer `name` (a module or join name); KeyError naming close ones if unknown."""
         if self.tree is not None and self._layer_arch == self.window.arch:
-            names = [node.name for node in self.tree.walk()]
-            if name not in names:
-                close = difflib.get_close_matches(name, names, n=5, cutoff=0.5)
-                hint = f"; close names: {', '.join(close)}" if close else ""
-                raise KeyError(f"{self.window.arch} has no layer {name!r}{hint}")
+            from cnnviz.core.inspect.text import require_layer
+
+            require_layer(name, [node.name for node in self.tree.walk()], self.window.arch)
             if name in self.tree_panel.items and self.tree_panel.current_layer() != name:
                 self.tree_panel.select(name, emit=False)
         self.maps_dock.raise_()
@@ -120,12 +145,12 @@ class LayerExplorerController(QObject):
 
     # --- results ----------------------------------------------------------------------
     @Slot(object)
-    def _on_result_shown(self, result: Any) -> None:
-        tree = getattr(result, "layer_tree", None)
+    def _on_result_shown(self, result: AnalysisResult) -> None:
+        tree = result.layer_tree
         if tree is not None and tree is not self.tree:
             self.tree = tree
             self.tree_panel.set_tree(tree)
-        view = getattr(result, "layer_view", None)
+        view = result.layer_view
         if view is None:
             return
         start = time.perf_counter()
@@ -138,24 +163,23 @@ class LayerExplorerController(QObject):
         if view.layer in self.tree_panel.items and self.tree_panel.current_layer() != view.layer:
             self.tree_panel.select(view.layer, emit=False)
         self.maps.show_view(view)
-        self.stats.show_stats(view.layer, view.stats, view.maps.shape[0])
-        self.filters.show_view(view)
-        self.matmul.show_view(view)
+        if view.stats is not None:
+            self.stats.show_stats(view.layer, view.stats, view.maps.shape[0])
+        if "filters" in view.parts:
+            self.filters.show_view(view)
+        if "im2col" in view.parts:
+            self.matmul.show_view(view)
         self.draw_ms = (time.perf_counter() - start) * 1000
 
-    @Slot(str)
-    def _on_error_shown(self, message: str) -> None:
-        # A layer name that this model lacks (from --layer, say): go back to the default.
-        if self.layer is None or repr(self.layer) not in message:
-            return
-        self.layer = None
-        window = self.window
-        source, name = self._submitted_image
-        if source is not None and source != window.image_source:
-            # The window fell back to its last good image (none on a first request).
-            QTimer.singleShot(0, lambda: window.open_image(source, name))
-        else:
-            QTimer.singleShot(0, window.submit)
+    @Slot(object)
+    def _on_analysis_failed(self, failure: Failure) -> None:
+        from cnnviz.core.errors import UnknownLayerError
+
+        # A layer this model lacks (from --layer, say): the message is shown; go back to
+        # the default layer for the same input.
+        if failure.is_a(UnknownLayerError) and self.layer is not None:
+            self.layer = None
+            QTimer.singleShot(0, self.window.submit)
 
     # --- receptive fields ---------------------------------------------------------------
     @Slot(int, int, int)
@@ -164,48 +188,34 @@ class LayerExplorerController(QObject):
         from cnnviz.core.inspect.view import ReceptiveFieldRequest
 
         window = self.window
-        worker = window.worker
-        if worker is None or self.view is None or window.image_source is None:
+        worker = window.worker_thread
+        shown = window.shown_request
+        if worker is None or self.view is None or shown is None or shown.image is None:
             return
-        if worker is not self._worker:
-            worker.sigResult.connect(self._on_worker_result)
-            worker.sigFailed.connect(self._on_worker_failed)
-            self._worker = worker
-        extras: dict[str, Any] = {}
-        for contribute in window.request_contributors:
-            if contribute != self.contribution:
-                extras.update(contribute())
-        self.rf_pending_id = window.next_request_id()
         request = ReceptiveFieldRequest(
-            self.rf_pending_id,
-            window.model_key(),
-            window.image_source,
-            extras.get("augment"),
+            shown.model,
+            shown.image,
+            shown.augment,
             self.view.layer,
             channel,
             row,
             col,
         )
         window.statusBar().showMessage(f"Tracing the receptive field of {self.view.layer}…")
-        worker.submit(request)
+        self.rf_ticket = worker.submit(
+            request, self._on_receptive_field, on_failed=self._on_receptive_field_failed
+        )
 
-    @Slot(object)
-    def _on_worker_result(self, result: Any) -> None:
-        from cnnviz.core.inspect.view import ReceptiveFieldOutcome
-
-        if not isinstance(result, ReceptiveFieldOutcome) or result.request_id != self.rf_pending_id:
+    def _on_receptive_field(self, outcome: ReceptiveFieldOutcome) -> None:
+        if self.view is None or outcome.layer != self.view.layer:
             return
-        if self.view is None or result.layer != self.view.layer:
-            return
-        self.rf_outcome = result
-        self._draw_receptive_field(result)
+        self.rf_outcome = outcome
+        self._draw_receptive_field(outcome)
 
-    @Slot(int, str)
-    def _on_worker_failed(self, request_id: int, message: str) -> None:
-        if request_id == self.rf_pending_id:
-            self.window.statusBar().showMessage(f"Receptive field: {message}", 8000)
+    def _on_receptive_field_failed(self, failure: Failure) -> None:
+        self.window.statusBar().showMessage(f"Receptive field: {failure.message}", 8000)
 
-    def _draw_receptive_field(self, outcome: Any) -> None:
+    def _draw_receptive_field(self, outcome: ReceptiveFieldOutcome) -> None:
         self.clear_receptive_field(keep_outcome=True)
         bar = self.window.statusBar()
         where = f"{outcome.layer}[{outcome.channel}, {outcome.row}, {outcome.col}]"
@@ -251,7 +261,7 @@ class LayerExplorerController(QObject):
             panel.apply_theme(theme)
 
 
-def install_layer_explorer(window: Any) -> LayerExplorerController:
+def install_layer_explorer(window: MainWindow) -> LayerExplorerController:
     """Add the layer explorer's docks to `window` and hook it into its requests (once)."""
     existing = getattr(window, "layer_explorer", None)
     if existing is not None:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import itertools
 import os
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Protocol
 
 from PySide6.QtCore import QSettings, Qt, Signal, Slot
 from PySide6.QtGui import QGuiApplication
@@ -31,11 +30,23 @@ from cnnviz.qt.model_picker import ArchPicker, DevicePicker
 from cnnviz.qt.panels.image_panel import ImagePanel
 from cnnviz.qt.panels.predictions import PredictionsPanel, Row
 from cnnviz.qt.status_bar import StatusPanel
-from cnnviz.qt.theme import NORMAL, PRESENTATION, apply_theme
-from cnnviz.qt.worker import WorkerThread
+from cnnviz.qt.theme import NORMAL, PRESENTATION, Theme, apply_theme
+from cnnviz.qt.worker import Failure, Ticket, WorkerThread
 from cnnviz.resources_path import default_sample, samples
 
+if TYPE_CHECKING:
+    from cnnviz.core.analysis import AnalysisRequest, AnalysisResult
+    from cnnviz.core.augment.spec import AugmentSettings
+    from cnnviz.core.inspect.settings import LayerSettings
+    from cnnviz.core.requests import ImageSource, ModelKey
+    from cnnviz.core.session import ModelSummary
+    from cnnviz.core.zoo.catalog import Catalog
+
 MAX_RECENT = 8
+
+
+class Themed(Protocol):
+    def apply_theme(self, theme: Theme) -> None: ...
 
 
 @dataclass
@@ -54,8 +65,9 @@ class StartOptions:
 class MainWindow(QMainWindow):
     """Every user action becomes a request to the worker; only the newest result is shown."""
 
-    sigResultShown = Signal(object)  # AnalysisResult now on screen
+    sigResultShown = Signal(object)  # the AnalysisResult now on screen
     sigErrorShown = Signal(str)
+    sigAnalysisFailed = Signal(object)  # the Failure of the newest analysis request
 
     def __init__(self, options: StartOptions | None = None, settings: QSettings | None = None):
         super().__init__()
@@ -63,26 +75,28 @@ class MainWindow(QMainWindow):
         self.settings = settings or QSettings()
         self.setWindowTitle("cnnviz")
         self.setAcceptDrops(True)
-        self._ids = itertools.count(1)
-        self.pending_id = 0
-        self.shown_result: Any = None
+        self.analysis_ticket: Ticket | None = None
+        self.latest_request: AnalysisRequest | None = None
+        self.shown_request: AnalysisRequest | None = None  # what the shown result answers
+        self.requests_sent = 0  # analysis requests so far (coalescing is tested by it)
+        self.shown_result: AnalysisResult | None = None
         self.arch = self.options.arch or self.settings.value("arch", DEFAULT_ARCH)
         self.weights_file: str | None = self.options.weights
         self.device: str | None = self.options.device or self.settings.value("device", None)
         self.allow_download = self.settings.value("allowDownload", True, type=bool)
-        self.image_source: str | bytes | None = None
+        self.image_source: ImageSource | None = None
         self.image_name = ""
         # What the shown result was made from; a failed request falls back to it, so that
         # one bad image or weights file does not poison every later request.
-        self._last_good: tuple[Any, ...] | None = None
+        self._last_good: tuple[ImageSource | None, str, str, str | None, str | None] | None = None
         self.timings: dict[str, float] = {}
         self._load_attempt = 0
         self.worker_thread: WorkerThread | None = None
-        # Panels that add to every analysis request (the lab's pipeline, the chosen layer)
-        # register a callable returning AnalysisRequest keyword arguments.
-        self.request_contributors: list[Callable[[], dict[str, Any]]] = []
-        # Widgets with an apply_theme(theme) method, re-themed on presentation mode changes.
-        self.themed_widgets: list[Any] = []
+        # Set by the lab and the layer explorer: what each adds to every analysis request.
+        self.augment_settings: Callable[[], AugmentSettings | None] = lambda: None
+        self.layer_settings: Callable[[], LayerSettings | None] = lambda: None
+        # Re-themed on presentation mode changes.
+        self.themed_widgets: list[Themed] = []
         self._build_widgets()
         self._install_panels()
         self.menus = menus.build(self)
@@ -162,12 +176,11 @@ class MainWindow(QMainWindow):
         """Start the worker and ask for the first result; call once the window is shown."""
         self.timings.setdefault("window_shown", time.perf_counter())
         self.worker_thread = WorkerThread()
-        worker = self.worker_thread.worker
-        worker.sigResult.connect(self._on_result)
-        worker.sigFailed.connect(self._on_failed)
-        worker.sigProgress.connect(self._on_progress)
-        worker.sigCatalog.connect(self._on_catalog)
-        worker.request_catalog()
+        from cnnviz.core.zoo.catalog import CatalogRequest
+
+        self.worker_thread.submit(
+            CatalogRequest(), self._on_catalog, on_failed=lambda f: self.show_error(f.message)
+        )
         image = self.options.image or self.settings.value("lastImage") or str(default_sample())
         if image and not os.path.isfile(str(image)):
             image = str(default_sample())
@@ -250,8 +263,9 @@ class MainWindow(QMainWindow):
             event.acceptProposedAction()
 
     def cancel_work(self) -> None:
+        """Esc: stop the model download of the current analysis, if one is running."""
         if self.worker_thread is not None:
-            self.worker_thread.worker.cancel()
+            self.worker_thread.cancel(self.analysis_ticket)
 
     def set_presentation(self, on: bool) -> None:
         self.presentation = on
@@ -274,44 +288,36 @@ class MainWindow(QMainWindow):
 
     # --- requests and results -------------------------------------------------------
     def submit(self) -> None:
-        """Send the current state to the worker as the newest request."""
+        """Send the current state to the worker as the newest analysis request."""
         if self.worker_thread is None:
             return
-        from cnnviz.core.session import AnalysisRequest
+        from cnnviz.core.analysis import AnalysisRequest
 
-        self.pending_id = self.next_request_id()
-        key = self.model_key()
-        extras: dict[str, Any] = {}
-        for contribute in self.request_contributors:
-            extras.update(contribute())
         request = AnalysisRequest(
-            self.pending_id, key, self.image_source, self.image_name, **extras
+            self.model_key(),
+            self.image_source,
+            self.image_name,
+            augment=self.augment_settings(),
+            layer=self.layer_settings(),
         )
+        self.requests_sent += 1
+        self.latest_request = request
         self._set_busy(f"Running {self.arch}…")
-        self.worker_thread.worker.submit(request)
+        self.analysis_ticket = self.worker_thread.submit(
+            request, self._on_result, on_failed=self._on_failed, on_progress=self._on_progress
+        )
 
-    def next_request_id(self) -> int:
-        """Ids grow over all request kinds, so a newer request always has a larger id."""
-        return next(self._ids)
-
-    def model_key(self) -> Any:
-        from cnnviz.core.session import ModelKey
+    def model_key(self) -> ModelKey:
+        from cnnviz.core.requests import ModelKey
 
         return ModelKey(
             self.arch, self.weights_file, self.device, self.allow_download, self._load_attempt
         )
 
-    @property
-    def worker(self) -> Any:
-        return self.worker_thread.worker if self.worker_thread is not None else None
-
     def _set_busy(self, text: str | None) -> None:
         self.status.set_busy(text)
 
-    @Slot(object)
-    def _on_result(self, result: Any) -> None:
-        if result.request_id != self.pending_id:
-            return  # an older request: its input is no longer what the window shows
+    def _on_result(self, result: AnalysisResult) -> None:
         self.timings.setdefault("first_result", time.perf_counter())
         if self._needs_default_layout:
             self._needs_default_layout = False
@@ -319,12 +325,13 @@ class MainWindow(QMainWindow):
         self._set_busy(None)
         self.error_banner.hide()
         self.shown_result = result
+        self.shown_request = self.latest_request
         self._last_good = self._inputs()
         if isinstance(self.image_source, str):
             self._remember_recent(self.image_source)
         self._show_model(result.model)
         prediction = result.prediction
-        if prediction is not None:
+        if prediction is not None and result.original is not None:
             self.image_panel.show_images(
                 result.original,
                 prediction.model_input,
@@ -338,24 +345,26 @@ class MainWindow(QMainWindow):
                 self.notice_banner.show_message(prediction.notice)
         self.sigResultShown.emit(result)
 
-    def _show_predictions(self, result: Any) -> None:
+    def _show_predictions(self, result: AnalysisResult) -> None:
         notes = []
         if result.model.weights.untrained:
             notes.append("Random weights: these predictions mean nothing.")
         if result.lab is not None:
             rows = [Row(r.rank, r.label, r.probability, r.change_text()) for r in result.lab.rows]
             notes.append(result.lab.summary_text())
-        else:
+        elif result.prediction is not None:
             rows = [Row(c.rank, c.label, c.probability) for c in result.prediction.top]
+        else:
+            rows = []
         self.predictions.show_rows(rows, note="  ".join(notes))
 
-    def _show_model(self, model: Any) -> None:
+    def _show_model(self, model: ModelSummary) -> None:
         weights = model.weights
         self.setWindowTitle(f"cnnviz — {model.display_name}")
         self.status.show_model(model)
         if weights.untrained:
-            reason = weights.description.split("; random initialisation")[0]
-            detail = "" if reason.startswith("random initialisation") else f"{reason}. "
+            reason = weights.untrained_reason
+            detail = f"{reason}. " if reason else ""
             self.untrained_banner.show_message(
                 f"⚠  UNTRAINED MODEL: {model.display_name} runs on random weights, so its "
                 f"predictions mean nothing.<br><span style='font-weight:normal'>{detail}"
@@ -365,19 +374,23 @@ class MainWindow(QMainWindow):
         else:
             self.untrained_banner.hide()
 
-    @Slot(int, str)
-    def _on_failed(self, request_id: int, message: str) -> None:
-        if request_id != self.pending_id:
-            return
-        self._set_busy(None)
-        if self._last_good is not None:
-            self._restore_inputs(self._last_good)
-        self.show_error(message)
+    def _on_failed(self, failure: Failure) -> None:
+        from cnnviz.core.errors import UnknownLayerError
 
-    def _inputs(self) -> tuple[Any, ...]:
+        self._set_busy(None)
+        # A bad image, model or weights file: back to what the shown result was made of. A
+        # layer this model lacks is the layer explorer's to undo (sigAnalysisFailed).
+        if self._last_good is not None and not failure.is_a(UnknownLayerError):
+            self._restore_inputs(self._last_good)
+        self.show_error(failure.message)
+        self.sigAnalysisFailed.emit(failure)
+
+    def _inputs(self) -> tuple[ImageSource | None, str, str, str | None, str | None]:
         return (self.image_source, self.image_name, self.arch, self.weights_file, self.device)
 
-    def _restore_inputs(self, inputs: tuple[Any, ...]) -> None:
+    def _restore_inputs(
+        self, inputs: tuple[ImageSource | None, str, str, str | None, str | None]
+    ) -> None:
         self.image_source, self.image_name, self.arch, self.weights_file, self.device = inputs
         self.arch_picker.select(self.arch)
 
@@ -386,16 +399,12 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(message, 8000)
         self.sigErrorShown.emit(message)
 
-    @Slot(int, str, int, int)
-    def _on_progress(self, request_id: int, what: str, done: int, total: int) -> None:
-        if request_id != self.pending_id:
-            return
+    def _on_progress(self, what: str, done: int, total: int) -> None:
         self.status.show_progress(f"{what} for {self.arch}", done, total)
 
-    @Slot(object, object)
-    def _on_catalog(self, rows: Any, devices: Any) -> None:
-        self.arch_picker.set_rows(rows, self.arch)
-        self.device_picker.set_devices(devices, self.device)
+    def _on_catalog(self, catalog: Catalog) -> None:
+        self.arch_picker.set_rows(list(catalog.rows), self.arch)
+        self.device_picker.set_devices(list(catalog.devices), self.device)
 
     def _remember_recent(self, path: str) -> None:
         recent = [p for p in self.recent_files() if p != path]

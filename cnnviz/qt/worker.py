@@ -1,103 +1,167 @@
-"""The one background thread that runs all model work; the newest request wins."""
+"""The one background thread that runs all model work.
+
+`submit(request, on_result, ...)` names who receives the result, the error and the progress
+of that job, and nothing else hears of it. Per lane (cnnviz.core.requests) the newest
+request wins: an older one waiting in the mailbox is dropped, a running one sees
+`cancelled()` turn true (unless it `serves` the newer one, like a model download serving a
+newer image of the same model), and a result that is no longer the newest of its lane is
+never delivered. `cancel(ticket)` stops exactly that job.
+
+The worker thread takes short lanes first. A long job (a sweep) calls
+`context.yield_to_live()` between batches, and the worker answers waiting short requests
+right there, on the same thread: live updates are never stuck behind a long job, and no two
+threads ever run one model.
+"""
 
 from __future__ import annotations
 
 import gc
+import itertools
 import threading
 import traceback
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pyqtgraph.util.garbage_collector import GarbageCollector
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
+if TYPE_CHECKING:
+    from cnnviz.core.requests import Request
+    from cnnviz.core.session import Session
 
-class Worker(QObject):
-    """Lives in its own QThread and owns the core Session (imported there, lazily).
+R = TypeVar("R")
 
-    `submit` is called from the GUI thread. It records the request as the newest of its
-    kind, so a request that was overtaken while queued is skipped, and a long one (a
-    download, a sweep) sees `cancelled()` turn true and stops early.
-    """
 
-    sigResult = Signal(object)  # a frozen result carrying .request_id
-    sigFailed = Signal(int, str)  # request id, a message for the user
-    sigProgress = Signal(int, str, int, int)  # request id, what, done, total (0: unknown)
-    sigCatalog = Signal(object, object)  # list[ArchRow], list[DeviceInfo]
-    _sigRequest = Signal(object)
-    _sigCatalogRequest = Signal()
+@dataclass(frozen=True)
+class Ticket:
+    """A submitted job: its id and lane, to cancel it or to tell whether it is the newest."""
+
+    id: int
+    lane: str
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why a job failed: a message for the user and the error's type (to react to)."""
+
+    message: str
+    error: type[BaseException]
+
+    def is_a(self, kind: type[BaseException]) -> bool:
+        """Whether the error was a `kind`."""
+        return issubclass(self.error, kind)
+
+
+@dataclass(eq=False)
+class _Job(Generic[R]):
+    ticket: Ticket
+    request: Request[R]
+    on_result: Callable[[R], None]
+    on_failed: Callable[[Failure], None] | None
+    on_progress: Callable[[str, int, int], None] | None
+    cancel: threading.Event = field(default_factory=threading.Event)
+
+
+class _Mailbox:
+    """Jobs waiting per lane (newest only) and the newest job id per lane; thread-safe."""
 
     def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.waiting: dict[str, _Job[Any]] = {}
+        self.newest: dict[str, _Job[Any]] = {}
+        self.jobs: dict[int, _Job[Any]] = {}  # submitted and not yet answered
+        self.closed = False  # after stop(): nothing more is delivered
+
+    def put(self, job: _Job[Any]) -> None:
+        with self.lock:
+            lane = job.ticket.lane
+            dropped = self.waiting.pop(lane, None)
+            if dropped is not None:
+                self.jobs.pop(dropped.ticket.id, None)
+            self.waiting[lane] = job
+            self.newest[lane] = job
+            self.jobs[job.ticket.id] = job
+
+    def take(self, *, short_only: bool) -> _Job[Any] | None:
+        """The next job to run: a short lane's first, else (unless short_only) a long one."""
+        with self.lock:
+            for lane, job in self.waiting.items():
+                if not job.request.long:
+                    return self.waiting.pop(lane)
+            if short_only:
+                return None
+            for lane in list(self.waiting):
+                return self.waiting.pop(lane)
+            return None
+
+    def is_newest(self, job: _Job[Any]) -> bool:
+        with self.lock:
+            return self.newest.get(job.ticket.lane) is job
+
+    def overtaken(self, job: _Job[Any]) -> bool:
+        """A newer job of the lane arrived that this one's work does not serve."""
+        with self.lock:
+            newest = self.newest.get(job.ticket.lane)
+        return newest is not job and newest is not None and not job.request.serves(newest.request)
+
+
+class _Context:
+    """The JobContext a running job sees."""
+
+    def __init__(self, worker: Worker, job: _Job[Any]) -> None:
+        self._worker = worker
+        self._job = job
+
+    def progress(self, done: int, total: int) -> None:
+        self._worker._sigProgress.emit(self._job.ticket.id, done, total)
+
+    def cancelled(self) -> bool:
+        job = self._job
+        return job.cancel.is_set() or self._worker.mailbox.overtaken(job)
+
+    def yield_to_live(self) -> None:
+        self._worker.run_waiting(short_only=True)
+
+
+class Worker(QObject):
+    """Lives in the worker QThread and owns the core Session (imported there, lazily)."""
+
+    _sigWake = Signal()
+    _sigDone = Signal(int, object)  # job id, result
+    _sigFailed = Signal(int, object)  # job id, Failure (None: dropped without a word)
+    _sigProgress = Signal(int, int, int)  # job id, done, total (0: unknown)
+
+    def __init__(self, mailbox: _Mailbox) -> None:
         super().__init__()
-        self._latest: dict[str, Any] = {}  # request type name -> newest request
-        self._cancel = threading.Event()
-        self._session: Any = None
-        self._sigRequest.connect(self._handle)
-        self._sigCatalogRequest.connect(self._load_catalog)
-
-    # --- GUI thread -------------------------------------------------------------
-    def submit(self, request: Any) -> None:
-        self._latest[type(request).__name__] = request
-        self._cancel.clear()
-        self._sigRequest.emit(request)
-
-    def request_catalog(self) -> None:
-        self._sigCatalogRequest.emit()
-
-    def cancel(self) -> None:
-        """Stop the running download or sweep at its next check."""
-        self._cancel.set()
-
-    # --- worker thread ------------------------------------------------------------
-    def _is_stale(self, request: Any) -> bool:
-        newest = self._latest.get(type(request).__name__)
-        return newest is not None and request.request_id < newest.request_id
-
-    def _should_stop(self, request: Any) -> bool:
-        """Cancel pressed, or overtaken by a request that cannot use this one's work.
-
-        A model being loaded (or downloaded) serves every newer analysis of the same model,
-        so a new image or layer does not cancel it; another model, or a newer sweep, does.
-        """
-        if self._cancel.is_set():
-            return True
-        if not self._is_stale(request):
-            return False
-        newest = self._latest[type(request).__name__]
-        serves_newest = getattr(request, "work_serves_same_model", False)
-        return not serves_newest or newest.model != request.model
+        self.mailbox = mailbox
+        self._session: Session | None = None
+        self._sigWake.connect(self._drain)
 
     @Slot()
-    def _load_catalog(self) -> None:
-        from cnnviz.core.device import available_devices
-        from cnnviz.core.zoo.catalog import catalog
+    def _drain(self) -> None:
+        self.run_waiting(short_only=False)
 
-        self.sigCatalog.emit(catalog(), available_devices())
+    def run_waiting(self, *, short_only: bool) -> None:
+        """Run waiting jobs until none is left (only short lanes' when `short_only`)."""
+        while (job := self.mailbox.take(short_only=short_only)) is not None:
+            self._run(job)
 
-    @Slot(object)
-    def _handle(self, request: Any) -> None:
-        if self._is_stale(request):
+    def _run(self, job: _Job[Any]) -> None:
+        context = _Context(self, job)
+        if context.cancelled():
+            self._sigFailed.emit(job.ticket.id, None)  # forgotten without a word
             return
-        from cnnviz.core.session import Session
-
         if self._session is None:
+            from cnnviz.core.session import Session
+
             self._session = Session()
-        rid = request.request_id
-
-        label = getattr(request, "progress_label", "Downloading weights")
-
-        def progress(done: int, total: int) -> None:
-            self.sigProgress.emit(rid, label, done, total)
-
-        def cancelled() -> bool:
-            return self._should_stop(request)
-
         try:
-            result = self._session.handle(request, progress=progress, cancelled=cancelled)
+            result = job.request.execute(self._session, context)
         except Exception as exc:  # noqa: BLE001 - every failure becomes a message, never a crash
-            self.sigFailed.emit(rid, _user_message(exc))
+            self._sigFailed.emit(job.ticket.id, Failure(_user_message(exc), type(exc)))
             return
-        if result is not None and not self._is_stale(request):
-            self.sigResult.emit(result)
+        self._sigDone.emit(job.ticket.id, result)
 
 
 def _user_message(exc: BaseException) -> str:
@@ -107,6 +171,39 @@ def _user_message(exc: BaseException) -> str:
         return str(exc)
     traceback.print_exception(exc)
     return f"Unexpected error ({type(exc).__name__}): {exc}"
+
+
+class _Dispatcher(QObject):
+    """On the GUI thread: hands each job's signals to that job's receivers only."""
+
+    def __init__(self, mailbox: _Mailbox) -> None:
+        super().__init__()
+        self.mailbox = mailbox
+
+    def _job(self, job_id: int, *, finished: bool) -> _Job[Any] | None:
+        with self.mailbox.lock:
+            job = self.mailbox.jobs.pop(job_id, None) if finished else self.mailbox.jobs.get(job_id)
+        if job is None or self.mailbox.closed or not self.mailbox.is_newest(job):
+            return None  # stale: its result never reaches the screen
+        return job
+
+    @Slot(int, object)
+    def on_done(self, job_id: int, result: object) -> None:
+        job = self._job(job_id, finished=True)
+        if job is not None:
+            job.on_result(result)
+
+    @Slot(int, object)
+    def on_failed(self, job_id: int, failure: Failure | None) -> None:
+        job = self._job(job_id, finished=True)
+        if job is not None and job.on_failed is not None and failure is not None:
+            job.on_failed(failure)
+
+    @Slot(int, int, int)
+    def on_progress(self, job_id: int, done: int, total: int) -> None:
+        job = self._job(job_id, finished=False)
+        if job is not None and job.on_progress is not None:
+            job.on_progress(job.request.progress_label, done, total)
 
 
 class _GuiThreadGarbageCollection:
@@ -140,20 +237,61 @@ class _GuiThreadGarbageCollection:
 
 
 class WorkerThread:
-    """Owns the QThread and its Worker; `stop` quits and joins it."""
+    """The GUI thread's handle on the worker: submit, cancel, stop."""
 
     def __init__(self) -> None:
         _GuiThreadGarbageCollection.acquire()
         self._stopped = False
+        self._ids = itertools.count(1)
+        self.mailbox = _Mailbox()
         self.thread = QThread()
         self.thread.setObjectName("cnnviz-worker")
-        self.worker = Worker()
+        self.worker = Worker(self.mailbox)
         self.worker.moveToThread(self.thread)
+        self.dispatcher = _Dispatcher(self.mailbox)
+        self.worker._sigDone.connect(self.dispatcher.on_done)
+        self.worker._sigFailed.connect(self.dispatcher.on_failed)
+        self.worker._sigProgress.connect(self.dispatcher.on_progress)
         self.thread.start()
 
+    def submit(
+        self,
+        request: Request[R],
+        on_result: Callable[[R], None],
+        *,
+        on_failed: Callable[[Failure], None] | None = None,
+        on_progress: Callable[[str, int, int], None] | None = None,
+    ) -> Ticket:
+        """Queue `request` as the newest of its lane; only these callbacks hear of it."""
+        ticket = Ticket(next(self._ids), request.lane)
+        self.mailbox.put(_Job(ticket, request, on_result, on_failed, on_progress))
+        self.worker._sigWake.emit()
+        return ticket
+
+    def cancel(self, ticket: Ticket | None) -> None:
+        """Stop the job `ticket` names at its next check; nothing else is touched."""
+        if ticket is None:
+            return
+        with self.mailbox.lock:
+            job = self.mailbox.jobs.get(ticket.id)
+        if job is not None:
+            job.cancel.set()
+
+    def is_current(self, ticket: Ticket | None) -> bool:
+        """Whether `ticket` is the newest job of its lane and still unanswered."""
+        if ticket is None:
+            return False
+        with self.mailbox.lock:
+            job = self.mailbox.jobs.get(ticket.id)
+            return job is not None and self.mailbox.newest.get(ticket.lane) is job
+
     def stop(self, timeout_ms: int = 30_000) -> bool:
-        """Cancel, quit and join; False if the running job outlasted `timeout_ms`."""
-        self.worker.cancel()
+        """Cancel everything, quit and join; False if the running job outlasted `timeout_ms`."""
+        with self.mailbox.lock:
+            self.mailbox.closed = True
+            for job in self.mailbox.jobs.values():
+                job.cancel.set()
+            self.mailbox.waiting.clear()
         self.thread.quit()
         finished = self.thread.wait(timeout_ms)
         if finished and not self._stopped:

@@ -117,7 +117,7 @@ def test_predict_with_augmentation_matches_a_hand_applied_transform(samples_dir,
     assert record["augment"]["spec"] == "RandomVerticalFlip(p=1.0)"
     # Reference: flip the pixels by hand, then torchvision's own preprocessing and forward.
     engine = Engine.load("efficientnet_lite0", device="cpu")
-    flipped = F.vertical_flip(F.pil_to_tensor(load_image(cat)))
+    flipped = F.vertical_flip(load_image(cat))
     with torch.no_grad():
         probs = torch.softmax(engine.model(engine.spec.preprocess()(flipped)[None]), 1)[0]
     top = probs.topk(5)
@@ -190,3 +190,62 @@ def test_runs_from_the_source_tree_too(samples_dir):
     done = cnnviz("predict", "resources/samples/coffee.jpg", "--json", "--topk", "1", cwd=root)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["weights"]["source"] == "bundled"
+
+
+@pytest.fixture(scope="module")
+def seeded_resnet18(tmp_path_factory):
+    """A ResNet-18 state dict with seeded random weights: torchvision's own preprocessing
+    (weights.transforms()) is then an independent reference."""
+    import torch
+    import torchvision
+
+    torch.manual_seed(11)
+    path = tmp_path_factory.mktemp("weights") / "resnet18.pth"
+    torch.save(torchvision.models.resnet18().state_dict(), path)
+    return path
+
+
+def _probabilities(*args: str, cwd) -> list[float]:
+    result = cnnviz("predict", *args, "--json", "--topk", "1000", "--device", "cpu", cwd=cwd)
+    assert result.returncode == 0, result.stderr
+    ranked = json.loads(result.stdout)["predictions"]
+    probabilities = [0.0] * len(ranked)
+    for p in ranked:
+        probabilities[p["index"]] = p["probability"]
+    return probabilities
+
+
+def test_one_preprocessing_path_for_plain_augmented_and_hand_flipped(
+    tmp_path, samples_dir, seeded_resnet18
+):
+    """One number, one truth: a no-op spec gives the plain prediction exactly; the lab's flip
+    gives exactly what a hand-flipped copy of the file gives; both equal torchvision's
+    weights.transforms() and a plain forward within 1e-4."""
+    import numpy as np
+    import torch
+    import torchvision
+    from PIL import Image, ImageOps
+
+    cat = samples_dir / "cat.jpg"
+    flipped_file = tmp_path / "cat_flipped.png"
+    ImageOps.mirror(Image.open(cat).convert("RGB")).save(flipped_file)
+    model = ("--arch", "resnet18", "--weights", str(seeded_resnet18))
+    plain = _probabilities(str(cat), *model, cwd=tmp_path)
+    no_op = _probabilities(
+        str(cat), *model, "--augment", "RandomHorizontalFlip(p=0.0)", cwd=tmp_path
+    )
+    lab_flip = _probabilities(
+        str(cat), *model, "--augment", "RandomHorizontalFlip(p=1.0)", cwd=tmp_path
+    )
+    hand_flip = _probabilities(str(flipped_file), *model, cwd=tmp_path)
+    assert no_op == plain
+    assert lab_flip == hand_flip
+
+    reference = torchvision.models.resnet18()
+    reference.load_state_dict(torch.load(seeded_resnet18, weights_only=True))
+    transforms = torchvision.models.ResNet18_Weights.IMAGENET1K_V1.transforms()
+    for image, shown in ((Image.open(cat), plain), (Image.open(flipped_file), lab_flip)):
+        with torch.no_grad():
+            x = transforms(image.convert("RGB"))[None]
+            expected = torch.softmax(reference.eval()(x), dim=1)[0].numpy()
+        np.testing.assert_allclose(shown, expected, atol=1e-4, rtol=0)

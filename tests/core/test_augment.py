@@ -13,18 +13,15 @@ from PIL import Image
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
 
-from cnnviz.core.augment.pipeline import (
-    CATALOG,
+from cnnviz.core.augment.catalog import CATALOG, ParamInfo, catalog_entry, range_from_scalar
+from cnnviz.core.augment.pipeline import build_pipeline
+from cnnviz.core.augment.spec import (
     AugmentSpec,
-    ParamInfo,
     SpecError,
-    build_pipeline,
-    catalog_entry,
     default_call,
     format_spec,
     make_call,
     parse_spec,
-    range_from_scalar,
     to_python,
 )
 
@@ -84,7 +81,7 @@ def test_round_trip_defaults_and_other_values(name):
     assert parse_spec(format_spec(changed)) == changed
     # Constructing torchvision from the canonical text by hand gives the same object.
     assert repr(build_pipeline(changed).transforms[0]) == repr(
-        build_pipeline(format_spec(changed)).transforms[0]
+        build_pipeline(parse_spec(format_spec(changed))).transforms[0]
     )
 
 
@@ -102,9 +99,17 @@ def test_parse_brief_example_and_scalar_forms():
     assert parse_spec("  ;\n ") == AugmentSpec()
     pasted = "v2.RandomRotation(degrees=30.0, interpolation=v2.InterpolationMode.BILINEAR),"
     assert parse_spec(pasted) == parse_spec("RandomRotation(interpolation='bilinear', degrees=30)")
-    tv = build_pipeline("AutoAugment(policy='svhn', interpolation='bilinear')").transforms[0]
+    tv = build_pipeline(
+        parse_spec("AutoAugment(policy='svhn', interpolation='bilinear')")
+    ).transforms[0]
     assert tv.policy == v2.AutoAugmentPolicy.SVHN
     assert tv.interpolation == v2.InterpolationMode.BILINEAR
+
+
+def test_torchvision_rejections_are_spec_errors_when_the_pipeline_is_built():
+    spec = parse_spec("GaussianBlur(kernel_size=4)")  # parses: only torchvision knows
+    with pytest.raises(SpecError, match="GaussianBlur: torchvision rejects"):
+        build_pipeline(spec)
 
 
 @pytest.mark.parametrize(
@@ -127,7 +132,6 @@ def test_parse_brief_example_and_scalar_forms():
         ("RandomPosterize(bits=2.5)", "RandomPosterize: bits must be an integer"),
         ("RandomRotation(expand=1, degrees=3)", "RandomRotation: expand must be True or False"),
         ("RandomRotation()", "RandomRotation: missing required parameter 'degrees'"),
-        ("GaussianBlur(kernel_size=4)", "GaussianBlur: torchvision rejects"),
         ("RandAugment(magnitude=40)", "RandAugment: magnitude (40) must be below"),
         ("RandomHorizontalFlip(**{'p': 1})", "RandomHorizontalFlip: '**{'p': 1}' is not allowed"),
         ("lambda: 1", 'not a transform call like Name(key=value) in part 1: "lambda: 1"'),
@@ -182,7 +186,7 @@ DETERMINISTIC = [
 def test_deterministic_specs_match_torchvision_functional(text, reference):
     img = _image()
     for seed in (0, 7):
-        out = build_pipeline(text).apply(img, seed=seed)
+        out = build_pipeline(parse_spec(text)).apply(img, seed=seed)
         assert out.image.dtype == torch.uint8 and type(out.image) is torch.Tensor
         assert torch.equal(out.image, reference(img).as_subclass(torch.Tensor))
         assert out.mix_weights is None and out.steps[0].startswith(text.split("(")[0])
@@ -190,13 +194,13 @@ def test_deterministic_specs_match_torchvision_functional(text, reference):
 
 def test_identity_and_input_forms():
     img = _image()
-    assert torch.equal(build_pipeline("").apply(img, seed=3).image, img)
+    assert torch.equal(build_pipeline(parse_spec("")).apply(img, seed=3).image, img)
     rgb = Image.fromarray(img.permute(1, 2, 0).numpy())
-    flipped = build_pipeline("RandomHorizontalFlip(p=1.0)").apply(rgb, seed=0).image
+    flipped = build_pipeline(parse_spec("RandomHorizontalFlip(p=1.0)")).apply(rgb, seed=0).image
     assert np.array_equal(flipped.permute(1, 2, 0).numpy(), np.asarray(rgb)[:, ::-1])
-    grey = build_pipeline("").apply(rgb.convert("L"), seed=0).image  # PIL "L" → RGB
+    grey = build_pipeline(parse_spec("")).apply(rgb.convert("L"), seed=0).image  # PIL "L" → RGB
     assert grey.shape == (3, 48, 64) and torch.equal(grey[0], grey[2])
-    as_float = build_pipeline("").apply(img.float() / 255, seed=0).image
+    as_float = build_pipeline(parse_spec("")).apply(img.float() / 255, seed=0).image
     assert torch.equal(as_float, img)
 
 
@@ -222,7 +226,7 @@ RANDOM_SPECS = [
 
 @pytest.mark.parametrize("text", RANDOM_SPECS)
 def test_seeded_random_specs_reproduce_and_vary(text):
-    pipe = build_pipeline(text)
+    pipe = build_pipeline(parse_spec(text))
     img = _image()
     torch_state, py_state = torch.get_rng_state(), random.getstate()
     first = pipe.apply(img, seed=11).image
@@ -236,18 +240,20 @@ def test_removing_an_earlier_transform_keeps_a_later_draw():
     img = _image(h=40, w=40)
     rotate = "RandomRotation(degrees=[-45, 45])"  # nearest: commutes with greyscale exactly
     for seed in (1, 2, 3):
-        with_grey = build_pipeline(f"RandomGrayscale(p=1.0); {rotate}").apply(img, seed=seed)
-        alone = build_pipeline(rotate).apply(img, seed=seed)
+        with_grey = build_pipeline(parse_spec(f"RandomGrayscale(p=1.0); {rotate}")).apply(
+            img, seed=seed
+        )
+        alone = build_pipeline(parse_spec(rotate)).apply(img, seed=seed)
         assert not torch.equal(alone.image, img)
         assert torch.equal(with_grey.image, F.rgb_to_grayscale(alone.image, 3))
     # The check can fail: another seed draws another angle.
-    other = build_pipeline(rotate).apply(img, seed=4).image
+    other = build_pipeline(parse_spec(rotate)).apply(img, seed=4).image
     assert not torch.equal(with_grey.image, F.rgb_to_grayscale(other, 3))
 
 
 def test_gaussian_noise_has_the_requested_spread():
     img = torch.full((3, 200, 200), 128, dtype=torch.uint8)
-    out = build_pipeline("GaussianNoise(sigma=0.1)").apply(img, seed=5).image
+    out = build_pipeline(parse_spec("GaussianNoise(sigma=0.1)")).apply(img, seed=5).image
     diff = out.double() - 128.0
     assert abs(diff.mean().item()) < 1.0
     assert abs(diff.std().item() - 25.5) < 1.0
@@ -257,7 +263,7 @@ def test_mixup_weights_sum_to_one_and_match_the_pixels():
     a, b = _image(seed=1), _image(seed=2)
     lams = set()
     for seed in range(5):
-        out = build_pipeline("MixUp(alpha=1.0)").apply(a, seed=seed, mix_with=b)
+        out = build_pipeline(parse_spec("MixUp(alpha=1.0)")).apply(a, seed=seed, mix_with=b)
         wa, wb = out.mix_weights
         assert wa + wb == pytest.approx(1.0, abs=1e-12)
         expected = (wa * a.double() + (1.0 - wa) * b.double()).round().to(torch.uint8)
@@ -265,17 +271,17 @@ def test_mixup_weights_sum_to_one_and_match_the_pixels():
         lams.add(round(wa, 6))
     assert len(lams) == 5
     with pytest.raises(SpecError, match="MixUp needs a second image"):
-        build_pipeline("MixUp()").apply(a, seed=0)
+        build_pipeline(parse_spec("MixUp()")).apply(a, seed=0)
 
 
 def test_mixup_resizes_the_second_image_and_chains():
     a = _image()
     b = Image.new("RGB", (17, 9), (200, 30, 90))
-    out = build_pipeline("MixUp(alpha=2.0)").apply(a, seed=3, mix_with=b)
+    out = build_pipeline(parse_spec("MixUp(alpha=2.0)")).apply(a, seed=3, mix_with=b)
     colour = torch.tensor([200.0, 30.0, 90.0], dtype=torch.float64).view(3, 1, 1)
     wa = out.mix_weights[0]
     assert torch.equal(out.image, (wa * a.double() + (1 - wa) * colour).round().to(torch.uint8))
-    twice = build_pipeline("MixUp(); MixUp()").apply(a, seed=3, mix_with=b)
+    twice = build_pipeline(parse_spec("MixUp(); MixUp()")).apply(a, seed=3, mix_with=b)
     wa, wb = twice.mix_weights
     assert wa + wb == pytest.approx(1.0)
     approx = wa * a.double() + wb * colour
@@ -287,7 +293,7 @@ def test_cutmix_weights_equal_the_pasted_area():
     b = torch.full((3, 20, 20), 200, dtype=torch.uint8)
     partial = 0
     for seed in range(8):
-        out = build_pipeline("CutMix(alpha=1.0)").apply(a, seed=seed, mix_with=b)
+        out = build_pipeline(parse_spec("CutMix(alpha=1.0)")).apply(a, seed=seed, mix_with=b)
         wa, wb = out.mix_weights
         assert wa + wb == pytest.approx(1.0, abs=1e-12)
         pasted = out.image[0] == 200
@@ -303,7 +309,9 @@ def test_cutmix_weights_equal_the_pasted_area():
 
 def test_failures_while_augmenting_become_spec_errors():
     with pytest.raises(SpecError, match="RandomCrop failed on this image"):
-        build_pipeline("RandomCrop(size=100, pad_if_needed=False)").apply(_image(), seed=0)
+        build_pipeline(parse_spec("RandomCrop(size=100, pad_if_needed=False)")).apply(
+            _image(), seed=0
+        )
 
 
 def _exec(code: str) -> dict:
@@ -321,7 +329,7 @@ def test_to_python_builds_the_same_transforms():
     # Deterministic transforms also agree on pixels.
     text = "RandomHorizontalFlip(p=1.0); RandomRotation(degrees=[30, 30], interpolation='bilinear')"
     img = _image()
-    ours = build_pipeline(text).apply(img, seed=0).image
+    ours = build_pipeline(parse_spec(text)).apply(img, seed=0).image
     theirs = _exec(to_python(parse_spec(text)))["transform"](img)
     assert torch.equal(ours, theirs)
 
@@ -351,3 +359,22 @@ def test_scalar_ranges_read_like_torchvision():
     with pytest.raises(ValueError):
         range_from_scalar(catalog_entry("RandomResizedCrop").param("scale"), 0.5)
     assert hash(parse_spec("RandomRotation(degrees=[1, 2], center=[3, 4])"))  # usable as a key
+
+
+def test_recorded_torchvision_defaults_equal_the_installed_signatures():
+    import enum
+    import inspect
+
+    from torchvision.transforms import v2
+
+    from cnnviz.core.augment.catalog import CATALOG, REQUIRED, TORCHVISION_DEFAULTS
+
+    for entry in CATALOG:
+        params = inspect.signature(getattr(v2, entry.name).__init__).parameters
+        actual = {
+            k: (REQUIRED if p.default is inspect.Parameter.empty else p.default)
+            for k, p in params.items()
+            if k != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        }
+        actual = {k: v.value if isinstance(v, enum.Enum) else v for k, v in actual.items()}
+        assert TORCHVISION_DEFAULTS[entry.name] == actual, entry.name

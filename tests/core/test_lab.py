@@ -7,14 +7,17 @@ from collections import Counter
 import numpy as np
 import pytest
 import torch
+from job_context import RecordingContext, stop_after
 from torchvision.transforms import InterpolationMode
 from torchvision.transforms import functional as TF
 
-from cnnviz.core.augment.lab import LabRow, StabilityRequest, SweepRequest, run_lab
-from cnnviz.core.augment.pipeline import SpecError
+from cnnviz.core.augment.lab import LabOutcome, LabRow, run_lab
+from cnnviz.core.augment.requests import StabilityRequest, SweepRequest
+from cnnviz.core.augment.spec import AugmentSettings, SpecError, parse_spec
 from cnnviz.core.engine import Engine
 from cnnviz.core.images import load_image
-from cnnviz.core.session import AugmentSettings, ModelKey, Session
+from cnnviz.core.requests import QUIET, ModelKey
+from cnnviz.core.session import Session
 
 DETERMINISTIC = (
     "RandomHorizontalFlip(p=1.0); RandomRotation(degrees=[30, 30]); "
@@ -44,21 +47,31 @@ def cat(session, cat_path):
 
 
 def _reference_probabilities(engine: Engine, image: torch.Tensor) -> np.ndarray:
-    """EfficientNet-Lite0's preprocessing written out with torchvision, then model(x)."""
-    x = TF.resize(image, [256], interpolation=InterpolationMode.BICUBIC, antialias=True)
+    """EfficientNet-Lite0's preprocessing written out with torchvision on the PIL image
+    with these pixels (as for a file), then model(x)."""
+    x = TF.resize(TF.to_pil_image(image), [256], interpolation=InterpolationMode.BICUBIC)
     x = TF.center_crop(x, [224, 224])
-    x = TF.normalize(TF.convert_image_dtype(x, torch.float32), [0.5] * 3, [0.5] * 3)
+    x = TF.normalize(TF.to_tensor(x), [0.5] * 3, [0.5] * 3)
     with torch.no_grad():
         return torch.softmax(engine.model(x.unsqueeze(0)), dim=1)[0].double().numpy()
+
+
+def _lab(engine: Engine, image, text: str, **kwargs) -> LabOutcome:
+    return run_lab(engine, image, parse_spec(text), **kwargs)
+
+
+def _pixels(outcome: LabOutcome) -> torch.Tensor:
+    """The augmented image as a (3, H, W) uint8 tensor (these photos are under 1024 px)."""
+    return torch.from_numpy(outcome.augmented_image).permute(2, 0, 1)
 
 
 def test_deterministic_spec_equals_transforms_applied_by_hand(engine, cat):
     original = TF.pil_to_tensor(cat)
     by_hand = TF.adjust_brightness(TF.rotate(TF.hflip(original), 30.0), 1.3)
-    outcome = run_lab(engine, cat, DETERMINISTIC, seed=123)
+    outcome = _lab(engine, cat, DETERMINISTIC, seed=123)
 
-    assert torch.equal(outcome.augmented_tensor, by_hand)
     assert np.array_equal(outcome.augmented_image, by_hand.permute(1, 2, 0).numpy())
+    assert outcome.augmented_size == tuple(by_hand.shape[-2:])
     q = _reference_probabilities(engine, by_hand)
     p = _reference_probabilities(engine, original)
     assert np.allclose(outcome.prediction.probabilities, q, atol=1e-5)
@@ -91,20 +104,21 @@ def test_deterministic_spec_equals_transforms_applied_by_hand(engine, cat):
 
 
 def test_empty_spec_is_the_identity(engine, cat):
-    outcome = run_lab(engine, cat, "  ", seed=0)
-    assert torch.equal(outcome.augmented_tensor, TF.pil_to_tensor(cat))
+    outcome = _lab(engine, cat, "  ", seed=0)
+    assert torch.equal(_pixels(outcome), TF.pil_to_tensor(cat))
+    assert np.array_equal(outcome.prediction.probabilities, engine.predict(cat).probabilities)
     assert not outcome.top1_flipped and outcome.kl_divergence == 0.0
     assert [r.change_text() for r in outcome.rows] == ["+0.0 pp, ="] * 5
     assert outcome.mix_weights is None and "empty" in outcome.summary_text()
 
 
 def test_a_seeded_random_spec_is_reproducible(engine, cat):
-    first = run_lab(engine, cat, RANDOM, seed=7)
-    again = run_lab(engine, cat, RANDOM, seed=7)
-    other = run_lab(engine, cat, RANDOM, seed=8)
-    assert torch.equal(first.augmented_tensor, again.augmented_tensor)
+    first = _lab(engine, cat, RANDOM, seed=7)
+    again = _lab(engine, cat, RANDOM, seed=7)
+    other = _lab(engine, cat, RANDOM, seed=8)
+    assert torch.equal(_pixels(first), _pixels(again))
     assert np.array_equal(first.prediction.probabilities, again.prediction.probabilities)
-    assert not torch.equal(first.augmented_tensor, other.augmented_tensor)
+    assert not torch.equal(_pixels(first), _pixels(other))
     assert first.seed == 7 and first.spec_text == again.spec_text
 
 
@@ -116,54 +130,55 @@ def test_change_text():
     assert LabRow(2, 7, "c", 0.3, 0.3, 2).change_text() == "+0.0 pp, ="
 
 
-def test_the_baseline_is_computed_once_per_image(engine, cat, samples_dir, monkeypatch):
+def test_the_baseline_is_computed_once_per_image_and_model(session, engine, samples_dir):
     calls = []
-    real = engine.predict
-    monkeypatch.setattr(engine, "predict", lambda *a, **k: calls.append(1) or real(*a, **k))
-    fresh = load_image(samples_dir / "coffee.jpg")
-    for angle in (10, 20, 30):
-        run_lab(engine, fresh, f"RandomRotation(degrees=[{angle}, {angle}])", seed=0)
-    assert len(calls) == 1 + 3
-    fresh.putpixel((0, 0), (1, 2, 3))  # same object, new content: a new baseline
-    run_lab(engine, fresh, "RandomRotation(degrees=[10, 10])", seed=0)
-    assert len(calls) == 4 + 2
+    handle = engine.model.register_forward_pre_hook(lambda *_: calls.append(1))
+    try:
+        coffee = str(samples_dir / "coffee.jpg")
+        for angle in (10, 20, 30):
+            spec = parse_spec(f"RandomRotation(degrees=[{angle}, {angle}])")
+            session.predict(engine, coffee, AugmentSettings(spec))
+            session.baseline(engine, coffee)
+        assert len(calls) == 1 + 3  # one baseline, one forward per augmented update
+    finally:
+        handle.remove()
 
 
 def test_mixing_reports_label_weights_and_needs_a_second_image(engine, cat, samples_dir):
     second = load_image(samples_dir / "coffee.jpg")
-    outcome = run_lab(engine, cat, "MixUp(alpha=1.0)", seed=3, mix_with=second)
+    outcome = _lab(engine, cat, "MixUp(alpha=1.0)", seed=3, mix_with=second)
     a, b = outcome.mix_weights
     assert a + b == pytest.approx(1.0) and 0 < a < 1
     lam = torch.tensor(a, dtype=torch.float64)
-    other = TF.resize(TF.pil_to_tensor(second), list(outcome.augmented_tensor.shape[-2:]))
+    other = TF.resize(TF.pil_to_tensor(second), list(outcome.augmented_size))
     blend = (lam * TF.pil_to_tensor(cat).double() + (1 - lam) * other.double()).round()
-    assert (outcome.augmented_tensor.double() - blend).abs().max() <= 1
+    assert (_pixels(outcome).double() - blend).abs().max() <= 1
     assert f"mix {a:.0%} A / {b:.0%} B" in outcome.summary_text()
     with pytest.raises(SpecError, match="MixUp needs a second image"):
-        run_lab(engine, cat, "MixUp()", seed=3)
+        _lab(engine, cat, "MixUp()", seed=3)
     with pytest.raises(SpecError, match="Bogus"):
-        run_lab(engine, cat, "RandomInvert(); Bogus(p=1)", seed=3)
+        _lab(engine, cat, "RandomInvert(); Bogus(p=1)", seed=3)
 
 
 def test_sweep_values_equal_individual_lab_runs(session, engine, cat, cat_path):
     spec = "RandomHorizontalFlip(p=1.0); RandomRotation(degrees=[-30, 30])"
     values = (-40.0, 0.0, 25.0, 90.0)
-    seen = []
+    context = RecordingContext()
     request = SweepRequest(
-        1,
         ModelKey("efficientnet_lite0", device="cpu"),
         cat_path,
-        AugmentSettings(spec, seed=4),
+        AugmentSettings(parse_spec(spec), seed=4),
         transform_index=1,
         param="degrees",
         values=values,
         batch_size=3,
     )
-    out = request.execute(session, progress=lambda d, t: seen.append((d, t)))
-    assert seen == [(3, 4), (4, 4)] and not out.cancelled
+    out = request.execute(session, context)
+    assert context.seen == [(3, 4), (4, 4)] and not out.cancelled
+    assert context.yields == 2  # live requests may run between the two batches
     assert out.transform == "RandomRotation" and "exactly" in out.description
     singles = [
-        run_lab(
+        _lab(
             engine, cat, f"RandomHorizontalFlip(p=1.0); RandomRotation(degrees=[{v}, {v}])", seed=4
         )
         for v in values
@@ -178,36 +193,33 @@ def test_sweep_values_equal_individual_lab_runs(session, engine, cat, cat_path):
 
 
 def test_a_cancelled_sweep_keeps_the_rows_done(session, cat_path):
-    checks = []
     request = SweepRequest(
-        2,
         ModelKey("efficientnet_lite0", device="cpu"),
         cat_path,
-        AugmentSettings("ColorJitter(brightness=0.5)", seed=0),
+        AugmentSettings(parse_spec("ColorJitter(brightness=0.5)"), seed=0),
         0,
         "brightness",
         values=(0.5, 0.8, 1.1, 1.4, 1.7),
         batch_size=2,
     )
-    out = request.execute(session, cancelled=lambda: checks.append(1) or len(checks) > 1)
+    out = request.execute(session, RecordingContext(stop_after(1)))
     assert out.cancelled and np.array_equal(out.values, [0.5, 0.8])
     assert out.probabilities.shape == (2, 5)
 
 
 def test_stability_counts_top1_over_seeded_draws(session, engine, cat, cat_path):
     request = StabilityRequest(
-        3,
         ModelKey("efficientnet_lite0", device="cpu"),
         cat_path,
-        AugmentSettings(RANDOM, seed=11),
+        AugmentSettings(parse_spec(RANDOM), seed=11),
         samples=6,
         batch_size=4,
     )
-    out = request.execute(session)
+    out = request.execute(session, QUIET)
     assert out.samples == 6 and sum(n for _, n in out.counts) == 6 and not out.cancelled
     by_hand = Counter(
-        run_lab(engine, cat, RANDOM, seed=s).prediction.top[0].label for s in range(11, 17)
+        _lab(engine, cat, RANDOM, seed=s).prediction.top[0].label for s in range(11, 17)
     )
     assert dict(out.counts) == dict(by_hand)
     assert [n for _, n in out.counts] == sorted(by_hand.values(), reverse=True)
-    assert out.baseline_label == engine.predict(TF.pil_to_tensor(cat)).top[0].label
+    assert out.baseline_label == engine.predict(cat).top[0].label

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import numpy as np
 import pytest
 import torch
@@ -13,17 +11,13 @@ from meta_models import meta_engine
 from PIL import Image
 from torch import nn
 
+from cnnviz.core.augment.spec import AugmentSettings, parse_spec
 from cnnviz.core.engine import Engine
 from cnnviz.core.images import load_image
 from cnnviz.core.inspect.capture import UnknownLayerError
 from cnnviz.core.inspect.colormaps import COLORMAPS, apply_colormap, lookup_table
-from cnnviz.core.inspect.filters import kernel_grid
-from cnnviz.core.inspect.view import (
-    FIRST_CONV,
-    ReceptiveFieldRequest,
+from cnnviz.core.inspect.export import (
     arrange_kernels,
-    build_layer_view,
-    layer_tree_for,
     parse_channels,
     save_activations_npy,
     save_kernel_grid_png,
@@ -31,7 +25,16 @@ from cnnviz.core.inspect.view import (
     tile_patches,
     wrap_kernels,
 )
-from cnnviz.core.session import AugmentSettings, LayerSettings, ModelKey, Session
+from cnnviz.core.inspect.filters import kernel_grid
+from cnnviz.core.inspect.settings import FIRST_CONV, LayerSettings
+from cnnviz.core.inspect.view import (
+    ReceptiveFieldRequest,
+    build_layer_view,
+    kernel_views,
+    layer_tree_for,
+)
+from cnnviz.core.requests import QUIET, ModelKey
+from cnnviz.core.session import Session
 from cnnviz.core.zoo.registry import all_archs
 
 
@@ -190,15 +193,14 @@ def test_receptive_field_request_matches_hand_formula(resnet18_file, samples_dir
     image = str(samples_dir / "cat.jpg")
     # layer1.0.conv1 (56x56) unit (10, 10): 3x3 conv -> maxpool k3 s2 p1 -> conv1 k7 s2 p3
     # gives rows 9..11 -> 17..23 -> 31..49 of the 224x224 input.
-    plain = ReceptiveFieldRequest(1, key, image, None, "layer1.0.conv1", 4, 10, 10)
-    outcome = session.handle(plain)
+    plain = ReceptiveFieldRequest(key, image, None, "layer1.0.conv1", 4, 10, 10)
+    outcome = plain.execute(session, QUIET)
     assert outcome.box == (31, 31, 49, 49) and outcome.input_shape == (224, 224)
-    flipped = ReceptiveFieldRequest(
-        2, key, image, AugmentSettings("RandomHorizontalFlip(p=1.0)"), "layer1.0.conv1", 4, 0, 55
-    )
+    flip = AugmentSettings(parse_spec("RandomHorizontalFlip(p=1.0)"))
+    flipped = ReceptiveFieldRequest(key, image, flip, "layer1.0.conv1", 4, 0, 55)
     # Row 0, column 55 of 56: rows 0..1 -> 0..3 -> 0..9 and columns 54..55 -> 107..111
     # -> 211..225, clipped to the image.
-    assert session.handle(flipped).box == (0, 211, 9, 223)
+    assert flipped.execute(session, QUIET).box == (0, 211, 9, 223)
 
 
 def test_arrange_kernels_equals_a_direct_kernel_grid():
@@ -271,20 +273,17 @@ def test_kernel_grid_png_is_diverging_around_zero(tmp_path):
     np.testing.assert_array_equal(png[1, 1], table[128])  # zero -> the midpoint
 
 
-def test_kernel_views_follow_weight_changes():
-    engine = SimpleNamespace(
-        model=nn.Sequential(nn.Conv2d(3, 4, 3)).eval(),
-        device=torch.device("cpu"),
-        to_tensor=lambda image: image,
-    )
-    x = torch.rand(3, 8, 8)
-    first = build_layer_view(engine, x, LayerSettings("0"))
-    assert build_layer_view(engine, x, LayerSettings("0")).kernels is first.kernels  # cached
+def test_kernel_views_are_computed_from_the_weights_and_cached_per_model(resnet18_file):
+    model = nn.Sequential(nn.Conv2d(3, 4, 3)).eval()
     with torch.no_grad():
-        engine.model[0].weight[2] = 0
-    again = build_layer_view(engine, x, LayerSettings("0"))
-    assert again.kernels.near_zero.tolist() == [False, False, True, False]
-    np.testing.assert_array_equal(again.kernels.image, kernel_grid(engine.model[0]).image)
+        model[0].weight[2] = 0
+    grid, patches = kernel_views(model, "0")
+    assert grid.near_zero.tolist() == [False, False, True, False]
+    np.testing.assert_array_equal(grid.image, kernel_grid(model[0]).image)
+    assert patches is not None and patches.shape[0] == 4  # RGB input: colour patches too
+    session = Session()
+    session.engine_for(ModelKey("resnet18", str(resnet18_file), "cpu"))
+    assert session.kernel_views("conv1") is session.kernel_views("conv1")
 
 
 def test_wrap_kernels_tiles_a_depthwise_grid():

@@ -5,17 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from job_context import RecordingContext
 from torchvision.models import resnet18
 from torchvision.transforms.v2 import functional as F
 
-from cnnviz.core.augment.pipeline import SpecError, build_pipeline, format_spec, parse_spec
-from cnnviz.core.augment.sweep import (
-    SweepResult,
-    describe_sweep,
-    linspace_values,
-    run_sweep,
-    sweep_specs,
-)
+from cnnviz.core.augment.pipeline import build_pipeline
+from cnnviz.core.augment.requests import SweepResult, run_sweep
+from cnnviz.core.augment.spec import SpecError, format_spec, parse_spec
+from cnnviz.core.augment.sweep import describe_sweep, linspace_values, sweep_specs
 
 
 def _image(seed: int = 0) -> torch.Tensor:
@@ -104,18 +101,18 @@ def test_run_sweep_rows_equal_individual_classification(classify):
     spec = parse_spec("RandomRotation(degrees=[-10, 10]); ColorJitter(brightness=0.3)")
     values = linspace_values(-90, 90, 10)
     specs = sweep_specs(spec, 0, "degrees", values)
-    seen = []
+    context = RecordingContext()
     result = run_sweep(
         img,
-        specs,
+        [build_pipeline(s) for s in specs],
         seed=5,
         classify=classify,
         batch_size=4,
-        progress=lambda *a: seen.append(a),
+        context=context,
         values=values,
     )
     assert isinstance(result, SweepResult) and not result.cancelled
-    assert seen == [(4, 10), (8, 10), (10, 10)]
+    assert context.seen == [(4, 10), (8, 10), (10, 10)]
     assert np.array_equal(result.values, values)
     assert result.probabilities.shape == (10, 7)
     for row, s in zip(result.probabilities, specs, strict=True):
@@ -126,6 +123,7 @@ def test_run_sweep_rows_equal_individual_classification(classify):
 
 def test_run_sweep_cancel_stops_between_batches(classify):
     specs = sweep_specs(parse_spec("RandomRotation(degrees=0)"), 0, "degrees", range(10))
+    pipelines = [build_pipeline(s) for s in specs]
     batches = []
 
     def counting(images):
@@ -133,10 +131,17 @@ def test_run_sweep_cancel_stops_between_batches(classify):
         return classify(images)
 
     result = run_sweep(
-        _image(), specs, seed=0, classify=counting, batch_size=3, cancelled=lambda: bool(batches)
+        _image(),
+        pipelines,
+        seed=0,
+        classify=counting,
+        batch_size=3,
+        context=RecordingContext(lambda: bool(batches)),
     )
     assert result.cancelled and batches == [3]
     assert result.probabilities.shape == (3, 7)
     assert np.array_equal(result.values, [0.0, 1.0, 2.0])
-    stopped = run_sweep(_image(), specs, seed=0, classify=counting, cancelled=lambda: True)
+    stopped = run_sweep(
+        _image(), pipelines, seed=0, classify=counting, context=RecordingContext(lambda: True)
+    )
     assert stopped.cancelled and stopped.probabilities.shape[0] == 0 and batches == [3]

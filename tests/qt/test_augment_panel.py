@@ -11,7 +11,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QFileDialog
 
-from cnnviz.core.augment.pipeline import CATALOG, default_call, format_call, parse_spec, to_python
+from cnnviz.core.augment.catalog import CATALOG
+from cnnviz.core.augment.spec import default_call, format_call, parse_spec, to_python
 from cnnviz.qt.panels.augment_panel import AugmentLabPanel
 
 

@@ -13,8 +13,9 @@ from cnnviz.core.engine import Engine
 from cnnviz.core.images import load_image
 from cnnviz.core.inspect.colormaps import lookup_table
 from cnnviz.core.inspect.filters import kernel_grid
-from cnnviz.core.inspect.view import build_layer_view, layer_tree_for, wrap_kernels
-from cnnviz.core.session import LayerSettings
+from cnnviz.core.inspect.export import wrap_kernels
+from cnnviz.core.inspect.view import build_layer_view, layer_tree_for
+from cnnviz.core.inspect.settings import LayerSettings
 from cnnviz.core.zoo.registry import all_archs
 from cnnviz.qt.panels.feature_maps import FeatureMapsPanel
 from cnnviz.qt.panels.filters_panel import FiltersPanel
@@ -185,8 +186,13 @@ class _TinyEngine:
             self.model[1].running_var.copy_(torch.tensor([1.0, 4.0, 0.25, 9.0]))
         self.device = torch.device("cpu")
 
-    def to_tensor(self, image: torch.Tensor) -> torch.Tensor:
-        return image
+    def predict_capturing(self, image: torch.Tensor, layer: str, *, conv_input: bool = False):
+        """The engine's capture without its preprocessing: `image` is the model input."""
+        from cnnviz.core.inspect.capture import forward_capturing
+
+        with torch.no_grad():
+            seen = forward_capturing(self.model, image[None], layer, conv_input=conv_input)
+        return None, seen
 
 
 def test_filters_panel_grid_order_inputs_and_flags(qtbot):

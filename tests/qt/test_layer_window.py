@@ -11,7 +11,6 @@ from qt_helpers import RESULT_TIMEOUT_MS, stop_window, wait_for_result
 from cnnviz.core.images import load_image
 from cnnviz.core.inspect.colormaps import lookup_table
 from cnnviz.core.inspect.receptive_field import receptive_field
-from cnnviz.core.inspect.view import ReceptiveFieldOutcome
 from cnnviz.qt.layer_controller import install_layer_explorer
 from cnnviz.qt.main_window import MainWindow, StartOptions
 from cnnviz.qt.theme import PRESENTATION
@@ -127,12 +126,8 @@ def test_channel_click_and_receptive_field_on_the_input(qtbot, explorer, lite_en
     montage_view.view.setRange(QRectF(x, y, w, h), padding=0)
     qtbot.wait(50)  # the view applies a new range when it next paints
     pos = montage_view.mapFromScene(montage_view.scene_pos_of(y + 4, x + 6))
-    with qtbot.waitSignal(
-        window.worker.sigResult,
-        timeout=RESULT_TIMEOUT_MS,
-        check_params_cb=lambda r: isinstance(r, ReceptiveFieldOutcome),
-    ):
-        qtbot.mouseClick(montage_view.viewport(), Qt.LeftButton, pos=pos)
+    qtbot.mouseClick(montage_view.viewport(), Qt.LeftButton, pos=pos)
+    qtbot.waitUntil(lambda: controller.rf_outcome is not None, timeout=RESULT_TIMEOUT_MS)
     assert maps.channel == channel and maps.position == (4, 6)
     np.testing.assert_array_equal(maps.shown_channel(), view.maps[channel])
     maps.channel_view.scene().sigMouseMoved.emit(maps.channel_view.scene_pos_of(4, 6))

@@ -95,7 +95,8 @@ def test_rapid_switching_never_shows_a_stale_result(qtbot, window, samples_dir, 
     window.set_arch("efficientnet_lite0")
     final = names[-1]
     qtbot.waitUntil(
-        lambda: bool(shown) and shown[-1].request_id == window.pending_id, timeout=RESULT_TIMEOUT_MS
+        lambda: bool(shown) and window.shown_request is window.latest_request,
+        timeout=RESULT_TIMEOUT_MS,
     )
     assert len(shown) < len(names) * 2  # superseded requests were skipped, not all displayed
     assert shown[-1].image_name == final and shown[-1].model.arch == "efficientnet_lite0"

@@ -55,9 +55,15 @@ def slow_weights(monkeypatch):
 
 
 def _start_download(qtbot, window) -> list[tuple[int, int]]:
-    """Pick resnet18 (served slowly) and return the live list of (request id, bytes done)."""
+    """Pick resnet18 (served slowly) and return the live list of (job id, bytes done)."""
     seen: list[tuple[int, int]] = []
-    window.worker.sigProgress.connect(lambda rid, what, done, total: seen.append((rid, done)))
+    shown = window._on_progress
+
+    def spy(what: str, done: int, total: int) -> None:
+        seen.append((window.analysis_ticket.id, done))
+        shown(what, done, total)
+
+    window._on_progress = spy  # the window hands its own progress slot to each request
     window.set_arch("resnet18")
     qtbot.waitUntil(lambda: len(seen) > 3, timeout=RESULT_TIMEOUT_MS)
     return seen

@@ -3,7 +3,7 @@
 Every entry names a real ``torchvision.transforms.v2`` class and its real keyword
 parameters. Lab defaults are chosen so that a freshly toggled transform visibly does
 something (flips and other ``p`` parameters default to 1.0), so they can differ from
-torchvision's own defaults; :func:`torchvision_default` gives the latter.
+torchvision's own defaults; :data:`TORCHVISION_DEFAULTS` records the latter.
 
 The lab applies augmentations to the original uint8 image, so pixel-valued parameters
 (``fill``, ``RandomSolarize.threshold``, ``RandomErasing.value``) are in 0..255 units.
@@ -13,12 +13,8 @@ Left out on purpose: ``RandomErasing.inplace`` (meaningless here) and MixUp/CutM
 
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass
-from functools import cache
-from typing import Any
-
-from torchvision.transforms import v2
+from typing import Any, Final
 
 GROUPS: tuple[str, ...] = ("basic", "geometric", "colour", "other", "policies", "mixing")
 KINDS: tuple[str, ...] = ("float", "int", "bool", "range", "choice", "size")
@@ -341,11 +337,103 @@ _ENTRIES: tuple[TransformInfo, ...] = (
     ),
 )
 
-# GaussianNoise arrived in torchvision 0.20; offer only what the installed version has.
-CATALOG: tuple[TransformInfo, ...] = tuple(e for e in _ENTRIES if hasattr(v2, e.name))
+CATALOG: tuple[TransformInfo, ...] = _ENTRIES  # GaussianNoise needs torchvision >= 0.20
 _BY_NAME: dict[str, TransformInfo] = {e.name: e for e in CATALOG}
 
-REQUIRED = inspect.Parameter.empty
+
+class _Required:
+    """The default of a parameter that torchvision requires (it has none)."""
+
+    def __repr__(self) -> str:
+        return "REQUIRED"
+
+
+REQUIRED: Final = _Required()
+
+# torchvision's own keyword defaults, written out so that this module (and the panels that
+# read it) need no torch. tests/core/test_augment.py checks them against the installed
+# torchvision's signatures; enums are written as their string values.
+TORCHVISION_DEFAULTS: dict[str, dict[str, Any]] = {
+    "RandomResizedCrop": {
+        "size": REQUIRED,
+        "scale": (0.08, 1.0),
+        "ratio": (0.75, 4 / 3),
+        "interpolation": "bilinear",
+        "antialias": True,
+    },
+    "RandomCrop": {
+        "size": REQUIRED,
+        "padding": None,
+        "pad_if_needed": False,
+        "fill": 0,
+        "padding_mode": "constant",
+    },
+    "Resize": {"size": REQUIRED, "interpolation": "bilinear", "max_size": None, "antialias": True},
+    "CenterCrop": {"size": REQUIRED},
+    "RandomHorizontalFlip": {"p": 0.5},
+    "RandomVerticalFlip": {"p": 0.5},
+    "RandomRotation": {
+        "degrees": REQUIRED,
+        "interpolation": "nearest",
+        "expand": False,
+        "center": None,
+        "fill": 0,
+    },
+    "RandomPerspective": {
+        "distortion_scale": 0.5,
+        "p": 0.5,
+        "interpolation": "bilinear",
+        "fill": 0,
+    },
+    "RandomAffine": {
+        "degrees": REQUIRED,
+        "translate": None,
+        "scale": None,
+        "shear": None,
+        "interpolation": "nearest",
+        "fill": 0,
+        "center": None,
+    },
+    "ElasticTransform": {"alpha": 50.0, "sigma": 5.0, "interpolation": "bilinear", "fill": 0},
+    "ColorJitter": {"brightness": None, "contrast": None, "saturation": None, "hue": None},
+    "RandomGrayscale": {"p": 0.1},
+    "Grayscale": {"num_output_channels": 1},
+    "RandomAutocontrast": {"p": 0.5},
+    "RandomEqualize": {"p": 0.5},
+    "RandomPosterize": {"bits": REQUIRED, "p": 0.5},
+    "RandomSolarize": {"threshold": REQUIRED, "p": 0.5},
+    "RandomAdjustSharpness": {"sharpness_factor": REQUIRED, "p": 0.5},
+    "RandomInvert": {"p": 0.5},
+    "GaussianBlur": {"kernel_size": REQUIRED, "sigma": (0.1, 2.0)},
+    "GaussianNoise": {"mean": 0.0, "sigma": 0.1, "clip": True},
+    "RandomErasing": {
+        "p": 0.5,
+        "scale": (0.02, 0.33),
+        "ratio": (0.3, 3.3),
+        "value": 0.0,
+        "inplace": False,
+    },
+    "AutoAugment": {"policy": "imagenet", "interpolation": "nearest", "fill": None},
+    "RandAugment": {
+        "num_ops": 2,
+        "magnitude": 9,
+        "num_magnitude_bins": 31,
+        "interpolation": "nearest",
+        "fill": None,
+    },
+    "AugMix": {
+        "severity": 3,
+        "mixture_width": 3,
+        "chain_depth": -1,
+        "alpha": 1.0,
+        "all_ops": True,
+        "interpolation": "bilinear",
+        "fill": None,
+    },
+    "TrivialAugmentWide": {"num_magnitude_bins": 31, "interpolation": "nearest", "fill": None},
+    "MixUp": {"alpha": 1.0, "num_classes": None, "labels_getter": "default"},
+    "CutMix": {"alpha": 1.0, "num_classes": None, "labels_getter": "default"},
+}
 
 
 def catalog_entry(name: str) -> TransformInfo:
@@ -361,20 +449,9 @@ def catalog_names() -> tuple[str, ...]:
     return tuple(_BY_NAME)
 
 
-@cache
 def torchvision_defaults(name: str) -> dict[str, Any]:
     """torchvision's own keyword defaults for `name` (REQUIRED where it has none)."""
-    params = inspect.signature(getattr(v2, name).__init__).parameters
-    return {
-        k: p.default
-        for k, p in params.items()
-        if k != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
-    }
-
-
-def torchvision_default(name: str, param: str) -> Any:
-    """torchvision's default for one parameter (REQUIRED when it must be given)."""
-    return torchvision_defaults(name)[param]
+    return TORCHVISION_DEFAULTS[name]
 
 
 def range_from_scalar(param: ParamInfo, value: float) -> tuple[float, float]:

@@ -11,8 +11,8 @@ new one. Python's ``random`` is seeded (and restored) as well, though torchvisio
 0.29's v2 transforms do not use it. fork_rng is process-wide: run augmentations on one
 thread at a time if results must be reproducible.
 
-Text specs, the catalogue and :class:`SpecError` live in ``augment_spec`` and
-``augment_catalog``; they are re-exported here.
+Text specs, the catalogue and :class:`SpecError` live in ``spec`` and ``catalog``, which need
+no torch (the Qt panels use them).
 """
 
 from __future__ import annotations
@@ -30,52 +30,8 @@ from torchvision import tv_tensors
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
 
-from cnnviz.core.augment.catalog import (
-    CATALOG,
-    GROUPS,
-    ParamInfo,
-    TransformInfo,
-    catalog_entry,
-    catalog_names,
-    range_from_scalar,
-)
-from cnnviz.core.augment.spec import (
-    AugmentSpec,
-    SpecError,
-    TransformCall,
-    build_transform,
-    default_call,
-    format_call,
-    format_spec,
-    make_call,
-    parse_spec,
-    to_python,
-)
-
-__all__ = [
-    "CATALOG",
-    "GROUPS",
-    "ImageInput",
-    "AugmentOutcome",
-    "AugmentPipeline",
-    "AugmentSpec",
-    "ParamInfo",
-    "SpecError",
-    "TransformCall",
-    "TransformInfo",
-    "build_pipeline",
-    "catalog_entry",
-    "catalog_names",
-    "default_call",
-    "format_call",
-    "format_spec",
-    "make_call",
-    "parse_spec",
-    "range_from_scalar",
-    "to_python",
-    "to_uint8_image",
-    "transform_seed",
-]
+from cnnviz.core.augment.catalog import catalog_entry
+from cnnviz.core.augment.spec import AugmentSpec, SpecError, TransformCall, format_call
 
 ImageInput = PILImage.Image | torch.Tensor
 
@@ -153,6 +109,30 @@ def _mix(
     return _to_uint8(images[0].as_subclass(torch.Tensor), 1.0), float(labels[0, 0])
 
 
+_ENUMS = {"interpolation": v2.InterpolationMode, "policy": v2.AutoAugmentPolicy}
+
+
+def _kwargs_for_torchvision(call: TransformCall) -> dict[str, object]:
+    kwargs: dict[str, object] = {}
+    for key, value in call.kwargs:
+        if key in _ENUMS and isinstance(value, str):
+            value = _ENUMS[key](value)
+        elif isinstance(value, tuple):
+            value = list(value)
+        kwargs[key] = value
+    if catalog_entry(call.name).needs_second_image:
+        kwargs["num_classes"] = 2  # the lab mixes two images labelled 0 and 1
+    return kwargs
+
+
+def build_transform(call: TransformCall) -> v2.Transform:
+    """The torchvision v2 transform object for a (validated) call."""
+    try:
+        return getattr(v2, call.name)(**_kwargs_for_torchvision(call))
+    except (TypeError, ValueError) as exc:
+        raise SpecError(f"{call.name}: torchvision rejects {format_call(call)}: {exc}") from exc
+
+
 class AugmentPipeline:
     """A spec turned into torchvision transforms, applied one by one with their own seeds."""
 
@@ -208,6 +188,6 @@ class AugmentPipeline:
         return AugmentOutcome(x.as_subclass(torch.Tensor).contiguous(), weights, tuple(steps))
 
 
-def build_pipeline(spec: AugmentSpec | str) -> AugmentPipeline:
-    """An AugmentPipeline for a spec (or spec text, parsed first)."""
-    return AugmentPipeline(parse_spec(spec) if isinstance(spec, str) else spec)
+def build_pipeline(spec: AugmentSpec) -> AugmentPipeline:
+    """The torchvision transforms of a parsed spec."""
+    return AugmentPipeline(spec)

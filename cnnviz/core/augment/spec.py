@@ -11,13 +11,12 @@ names are accepted too, so lines copied from :func:`to_python` parse back.
 from __future__ import annotations
 
 import ast
+import enum
 import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
-
-from torchvision.transforms import v2
 
 from cnnviz.core.augment.catalog import (
     REQUIRED,
@@ -28,9 +27,24 @@ from cnnviz.core.augment.catalog import (
     torchvision_defaults,
 )
 from cnnviz.core.errors import UserError
+from cnnviz.core.requests import ImageSource
 
 MAX_SPEC_CHARS = 10_000
-_ENUMS = {"interpolation": v2.InterpolationMode, "policy": v2.AutoAugmentPolicy}
+# torchvision's enum parameters: class name and the string values a spec writes.
+_ENUMS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "interpolation": (
+        "InterpolationMode",
+        ("nearest", "nearest-exact", "bilinear", "bicubic", "box", "hamming", "lanczos"),
+    ),
+    "policy": ("AutoAugmentPolicy", ("imagenet", "cifar10", "svhn")),
+}
+
+
+def _member_name(value: str) -> str:
+    """The enum member torchvision names a value by: "nearest-exact" -> NEAREST_EXACT."""
+    return value.upper().replace("-", "_")
+
+
 # "range" parameters that are (x, y) pairs, not [lo, hi] intervals.
 _POINT_PAIRS = frozenset({"translate", "center"})
 _MODULE_PREFIXES = ("v2", "transforms.v2", "torchvision.transforms.v2")
@@ -74,7 +88,8 @@ class AugmentSpec:
 
 
 def _enum_value(value: Any) -> Any:
-    return value.value if isinstance(value, (v2.InterpolationMode, v2.AutoAugmentPolicy)) else value
+    # torchvision's enums (InterpolationMode, AutoAugmentPolicy) as their string values.
+    return value.value if isinstance(value, enum.Enum) else value
 
 
 def _is_number(v: Any) -> bool:
@@ -148,27 +163,6 @@ def _normalise(info: TransformInfo, p: ParamInfo, value: Any) -> Any:
     raise AssertionError(f"unknown parameter kind {p.kind!r}")  # a catalogue bug
 
 
-def _kwargs_for_torchvision(call: TransformCall) -> dict[str, Any]:
-    kwargs: dict[str, Any] = {}
-    for key, value in call.kwargs:
-        if key in _ENUMS and isinstance(value, str):
-            value = _ENUMS[key](value)
-        elif isinstance(value, tuple):
-            value = list(value)
-        kwargs[key] = value
-    if catalog_entry(call.name).needs_second_image:
-        kwargs["num_classes"] = 2  # the lab mixes two images labelled 0 and 1
-    return kwargs
-
-
-def build_transform(call: TransformCall) -> v2.Transform:
-    """The torchvision v2 transform object for a (validated) call."""
-    try:
-        return getattr(v2, call.name)(**_kwargs_for_torchvision(call))
-    except (TypeError, ValueError) as exc:
-        raise SpecError(f"{call.name}: torchvision rejects {format_call(call)}: {exc}") from exc
-
-
 def _check_together(call: TransformCall) -> None:
     """Constraints between parameters that torchvision only reports while augmenting."""
     if call.name == "RandAugment":
@@ -203,7 +197,6 @@ def make_call(name: str, kwargs: Mapping[str, Any] | None = None) -> TransformCa
     )
     call = TransformCall(name, ordered)
     _check_together(call)
-    build_transform(call)
     return call
 
 
@@ -253,12 +246,10 @@ def _literal(node: ast.expr, name: str, key: str) -> Any:
     if dotted is not None and "." in dotted:
         enum_name, _, member = dotted.rpartition(".")
         enum = _ENUMS.get(key)
-        if (
-            enum is not None
-            and enum_name.rpartition(".")[2] == enum.__name__
-            and member in enum.__members__
-        ):
-            return enum[member].value
+        if enum is not None and enum_name.rpartition(".")[2] == enum[0]:
+            by_member = {_member_name(v): v for v in enum[1]}
+            if member in by_member:
+                return by_member[member]
     try:
         return ast.literal_eval(node)
     except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
@@ -312,7 +303,7 @@ def parse_spec(text: str) -> AugmentSpec:
 
 def _python_value(key: str, value: Any) -> str:
     if key in _ENUMS and isinstance(value, str):
-        return f"v2.{_ENUMS[key].__name__}.{_ENUMS[key](value).name}"
+        return f"v2.{_ENUMS[key][0]}.{_member_name(value)}"
     return _format_value(value)
 
 
@@ -348,3 +339,12 @@ def to_python(spec: AugmentSpec) -> str:
             lines += [f"    {c}," for c in calls]
             lines.append("])")
     return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True)
+class AugmentSettings:
+    """The lab's pipeline as the parsed spec, its seed, and the second image to mix."""
+
+    spec: AugmentSpec
+    seed: int = 0
+    mix_image: ImageSource | None = None

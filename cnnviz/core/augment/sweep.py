@@ -20,20 +20,12 @@ Every step uses the same seed, so whatever is still drawn is drawn the same way.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 
 import numpy as np
-import torch
 
-from cnnviz.core.augment.pipeline import (
-    AugmentSpec,
-    ImageInput,
-    SpecError,
-    build_pipeline,
-    catalog_entry,
-    make_call,
-)
+from cnnviz.core.augment.catalog import catalog_entry
+from cnnviz.core.augment.spec import AugmentSpec, SpecError, make_call
 
 _NOTES: dict[tuple[str, str], str] = {
     ("RandomRotation", "degrees"): "rotate by exactly v degrees",
@@ -51,15 +43,6 @@ _NOTES: dict[tuple[str, str], str] = {
     ("RandomErasing", "scale"): "erase exactly fraction v of the area",
     ("RandomErasing", "ratio"): "erase a rectangle of aspect ratio exactly v",
 }
-
-
-@dataclass(frozen=True, eq=False)
-class SweepResult:
-    """Swept values and the N×C class probabilities at each; cancelled if stopped early."""
-
-    values: np.ndarray
-    probabilities: np.ndarray
-    cancelled: bool
 
 
 def _mapped(kind: str, value: float) -> object:
@@ -109,45 +92,3 @@ def linspace_values(lo: float, hi: float, steps: int) -> np.ndarray:
     if steps < 1:
         raise ValueError(f"steps must be at least 1, got {steps}")
     return np.linspace(float(lo), float(hi), int(steps), dtype=np.float64)
-
-
-def run_sweep(
-    image: ImageInput,
-    specs: Sequence[AugmentSpec],
-    *,
-    seed: int,
-    classify: Callable[[list[torch.Tensor]], torch.Tensor],
-    batch_size: int = 16,
-    progress: Callable[[int, int], None] | None = None,
-    cancelled: Callable[[], bool] | None = None,
-    values: Sequence[float] | None = None,
-    mix_with: ImageInput | None = None,
-) -> SweepResult:
-    """Augment with each spec (same seed) and classify in batches; stop early if cancelled.
-
-    `values` label the rows (default 0..N-1). A cancelled result holds the rows done so far.
-    """
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-    total = len(specs)
-    labels = np.arange(total, dtype=np.float64) if values is None else np.asarray(values, float)
-    if len(labels) != total:
-        raise ValueError(f"{len(labels)} values for {total} specs")
-    rows: list[np.ndarray] = []
-    done = 0
-    stopped = False
-    while done < total:
-        if cancelled is not None and cancelled():
-            stopped = True
-            break
-        batch = specs[done : done + batch_size]
-        images = [build_pipeline(s).apply(image, seed=seed, mix_with=mix_with).image for s in batch]
-        probs = classify(images)
-        if probs.ndim != 2 or probs.shape[0] != len(images):
-            raise ValueError(f"classify returned shape {tuple(probs.shape)} for {len(images)}")
-        rows.append(probs.detach().to("cpu", torch.float64).numpy())
-        done += len(images)
-        if progress is not None:
-            progress(done, total)
-    probabilities = np.concatenate(rows) if rows else np.zeros((0, 0))
-    return SweepResult(labels[:done].copy(), probabilities, stopped)

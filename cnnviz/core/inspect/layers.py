@@ -158,7 +158,7 @@ def _tracer_kwargs(leaf_types: tuple[type[nn.Module], ...]) -> dict[str, object]
 
 
 _TRACES: weakref.WeakKeyDictionary[nn.Module, _Trace | str] = weakref.WeakKeyDictionary()
-_EXTRACTORS: weakref.WeakKeyDictionary[nn.Module, dict[str, nn.Module]] = (
+_EXTRACTORS: weakref.WeakKeyDictionary[nn.Module, dict[tuple[tuple[str, str], ...], nn.Module]] = (
     weakref.WeakKeyDictionary()
 )
 
@@ -244,7 +244,7 @@ def _hooked_forward(model: nn.Module, x: torch.Tensor) -> _Hooked:
     return seen
 
 
-def _conv_info(module: nn.Module) -> ConvInfo | None:
+def conv_info(module: nn.Module) -> ConvInfo | None:
     if not isinstance(module, _CONV_TYPES):
         return None
     return ConvInfo(
@@ -337,7 +337,7 @@ def build_layer_tree(model: nn.Module, example_input: torch.Tensor) -> LayerTree
             call_count=len(seen.calls.get(name, [])),
             own_params=sum(p.numel() for p in module.parameters(recurse=False)),
             total_params=sum(p.numel() for p in module.parameters()),
-            conv=_conv_info(module),
+            conv=conv_info(module),
             ran=name in seen.calls,
         )
 
@@ -357,24 +357,61 @@ def conv_layers(model: nn.Module) -> list[str]:
 
 def join_extractor(model: nn.Module, node_name: str) -> nn.Module:
     """A feature extractor (cached per model and node) returning {node_name: value}."""
+    return _extractor(model, {node_name: node_name})
+
+
+def join_extractor_with_output(model: nn.Module, node_name: str) -> nn.Module:
+    """A feature extractor returning {"layer": node's value, "output": the model's output},
+    so a join is seen in the same forward pass as the prediction (cached per model)."""
+    traced = _trace(model)
+    output_node = next(n for n in traced.graph.nodes if n.op == "output")
+    last = output_node.args[0]
+    if not isinstance(last, fx.Node) or last not in traced.qualnames:
+        raise UnknownLayerError(f"cannot capture {node_name!r} with this model's output")
+    extractor = _extractor(model, {node_name: "layer", traced.qualnames[last]: "output"})
+    _clone_before_use(extractor, "layer")
+    return extractor
+
+
+def _clone_before_use(extractor: nn.Module, key: str) -> None:
+    """Make the extractor return a clone of output `key`, taken right where it is computed.
+
+    Torchvision's blocks apply in-place ReLUs to a residual sum; without the clone the
+    returned "sum" would be the ReLU's output by the time the forward pass ends.
+    """
+    assert isinstance(extractor, fx.GraphModule)
+    graph = extractor.graph
+    output = next(n for n in graph.nodes if n.op == "output")
+    returned = dict(output.args[0])
+    node = returned[key]
+    if getattr(node, "target", None) is torch.clone:
+        return  # cached extractor, already done
+    with graph.inserting_after(node):
+        copy = graph.call_function(torch.clone, (node,))
+    returned[key] = copy
+    output.args = (returned,)
+    extractor.recompile()
+
+
+def _extractor(model: nn.Module, return_nodes: dict[str, str]) -> nn.Module:
     per_model = _EXTRACTORS.setdefault(model, {})
-    if node_name not in per_model:
+    key = tuple(sorted(return_nodes.items()))
+    if key not in per_model:
         leaf_types = _trace(model).leaf_types
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            per_model[node_name] = create_feature_extractor(
-                model,
-                return_nodes=[node_name],
-                tracer_kwargs={"leaf_modules": list(leaf_types)},
-                suppress_diff_warning=True,
-            )
-    return per_model[node_name]
-
-
-def forget_model(model: nn.Module) -> None:
-    """Drop the cached fx trace and extractors of `model` (after editing its modules)."""
-    _TRACES.pop(model, None)
-    _EXTRACTORS.pop(model, None)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                extractor = create_feature_extractor(
+                    model,
+                    return_nodes=return_nodes,
+                    tracer_kwargs={"leaf_modules": list(leaf_types)},
+                    suppress_diff_warning=True,
+                )
+        except Exception as exc:  # fx's own error types vary; the name is what was wrong
+            names = ", ".join(repr(n) for n in return_nodes)
+            raise UnknownLayerError(f"no module or fx node {names}: {exc}") from exc
+        per_model[key] = extractor.eval()
+    return per_model[key]
 
 
 def layer_output(model: nn.Module, x: torch.Tensor, name: str) -> torch.Tensor:
@@ -387,11 +424,6 @@ def layer_output(model: nn.Module, x: torch.Tensor, name: str) -> torch.Tensor:
                 with ActivationCapture(model, [name]) as cap:
                     model(x)
                 return cap.last(name)
-            try:
-                extractor = join_extractor(model, name)
-            except Exception as exc:
-                raise UnknownLayerError(f"no module or fx node {name!r}: {exc}") from exc
-            extractor.eval()
-            return extractor(x)[name].detach().clone()
+            return join_extractor(model, name)(x)[name].detach().clone()
     finally:
         model.train(was_training)

@@ -5,28 +5,15 @@ from __future__ import annotations
 import math
 import re
 import time
-import weakref
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 import torch
 from PIL import Image
 from torch import nn
 
-from cnnviz.core.inspect.capture import UnknownLayerError
-from cnnviz.core.inspect.export import (  # noqa: F401 - the export helpers live here too
-    arrange_kernels,
-    auto_scale,
-    parse_channels,
-    save_activations_npy,
-    save_kernel_grid_png,
-    save_montage_png,
-    save_patches_png,
-    tile_patches,
-    wrap_kernels,
-)
+from cnnviz.core.inspect.capture import LayerForward, UnknownLayerError
 from cnnviz.core.inspect.filters import (
     KernelGrid,
     batchnorm_params,
@@ -38,19 +25,21 @@ from cnnviz.core.inspect.layers import (
     ConvInfo,
     LayerTree,
     build_layer_tree,
+    conv_info,
     conv_layers,
-    layer_output,
 )
 from cnnviz.core.inspect.montage import Montage, make_montage
 from cnnviz.core.inspect.receptive_field import Box, receptive_field
+from cnnviz.core.inspect.settings import FIRST_CONV, LayerSettings
 from cnnviz.core.inspect.stats import LayerStats, activation_stats
+from cnnviz.core.inspect.text import conv_geometry, format_count
+from cnnviz.core.requests import ImageSource, JobContext, ModelKey, Request
 
 if TYPE_CHECKING:
+    from cnnviz.core.augment.spec import AugmentSettings
     from cnnviz.core.engine import Engine
-    from cnnviz.core.session import AugmentSettings, LayerSettings, ModelKey, Session
+    from cnnviz.core.session import Session
 
-# Asking for this layer name selects the model's first Conv2d (the explorer's default).
-FIRST_CONV = "@first-conv"
 # Past this the unfolded matrix is not built: it would cost more memory than it teaches.
 IM2COL_MAX_BYTES = 256 * 2**20
 _CAT_NAMES = {"cat", "concat", "concatenate"}
@@ -83,30 +72,6 @@ class LayerDescription:
         return " · ".join(parts)
 
 
-def format_count(n: int) -> str:
-    """1234 -> "1.2k", 25_600_000 -> "25.6M"."""
-    for limit, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if n >= limit:
-            return f"{n / limit:.1f}{suffix}"
-    return str(n)
-
-
-def conv_geometry(conv: ConvInfo) -> str:
-    """Kernel, stride, padding (and groups, dilation when not 1) as "k3 s2 p1 g32"."""
-
-    def side(values: tuple[int, ...] | str) -> str:
-        if isinstance(values, str):
-            return values
-        return str(values[0]) if len(set(values)) == 1 else "×".join(map(str, values))
-
-    text = f"k{side(conv.kernel_size)} s{side(conv.stride)} p{side(conv.padding)}"
-    if conv.groups != 1:
-        text += f" g{conv.groups}"
-    if any(d != 1 for d in conv.dilation):
-        text += f" d{side(conv.dilation)}"
-    return text
-
-
 @dataclass(frozen=True, eq=False)
 class LayerView:
     """One layer for one input: activation, montage, statistics and parameter views.
@@ -121,10 +86,11 @@ class LayerView:
     layer: str
     normalise: str
     order: str
+    parts: frozenset[str]  # which of ALL_PARTS were computed
     activation: np.ndarray
     maps: np.ndarray
     montage: Montage
-    stats: LayerStats
+    stats: LayerStats | None  # None when the statistics panel is hidden
     description: LayerDescription
     input_shape: tuple[int, int]
     kernels: KernelGrid | None = None
@@ -167,26 +133,6 @@ def _as_maps(activation: np.ndarray) -> np.ndarray:
     return activation.reshape(-1, *activation.shape[-2:])
 
 
-def _run_layer(
-    model: nn.Module, x: torch.Tensor, name: str
-) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """The layer's output and, for a module, its (last call's) first input."""
-    module = dict(model.named_modules()).get(name)
-    seen: list[torch.Tensor] = []
-    handle = None
-    if isinstance(module, nn.Conv2d):
-        # Cloned: a later in-place op (a ReLU, a residual +=) may overwrite the tensor.
-        handle = module.register_forward_pre_hook(
-            lambda _m, inputs: seen.append(inputs[0].detach().clone())
-        )
-    try:
-        output = layer_output(model, x, name)
-    finally:
-        if handle is not None:
-            handle.remove()
-    return output, (seen[-1] if seen else None)
-
-
 def _describe(model: nn.Module, name: str, output: torch.Tensor) -> LayerDescription:
     module = dict(model.named_modules()).get(name)
     shape = tuple(output.shape)
@@ -195,17 +141,7 @@ def _describe(model: nn.Module, name: str, output: torch.Tensor) -> LayerDescrip
         base = re.sub(r"_\d+$", "", name.rpartition(".")[2])
         kind = "concat" if base in _CAT_NAMES else "add" if base in _ADD_NAMES else "node"
         return LayerDescription(name, kind, kind if kind != "node" else "fx node", shape, 0, 0)
-    conv = None
-    if isinstance(module, nn.Conv2d):
-        conv = ConvInfo(
-            module.in_channels,
-            module.out_channels,
-            tuple(module.kernel_size),
-            tuple(module.stride),
-            module.padding if isinstance(module.padding, str) else tuple(module.padding),
-            tuple(module.dilation),
-            module.groups,
-        )
+    conv = conv_info(module) if isinstance(module, nn.Conv2d) else None
     return LayerDescription(
         name,
         "module",
@@ -217,23 +153,12 @@ def _describe(model: nn.Module, name: str, output: torch.Tensor) -> LayerDescrip
     )
 
 
-_KERNEL_VIEWS: weakref.WeakKeyDictionary[nn.Module, tuple[tuple, KernelGrid, Any]] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def _kernel_views(conv: nn.Conv2d) -> tuple[KernelGrid, np.ndarray | None]:
-    """Kernel grid and (RGB first layer) patches, cached until the weights change."""
-    # A new image or montage setting re-renders the same layer; the weights are the same,
-    # and the duplicate search is the slow part (~70 ms for a 512x512x3x3 conv).
-    weight = conv.weight
-    key = (weight.data_ptr(), weight._version, tuple(weight.shape))
-    cached = _KERNEL_VIEWS.get(conv)
-    if cached is None or cached[0] != key:
-        rgb = conv.in_channels == 3 and conv.groups == 1
-        cached = (key, kernel_grid(conv), first_layer_patches(conv) if rgb else None)
-        _KERNEL_VIEWS[conv] = cached
-    return cached[1], cached[2]
+def kernel_views(model: nn.Module, layer: str) -> tuple[KernelGrid, np.ndarray | None]:
+    """Kernel grid and, for an RGB first layer, colour patches of conv `layer`."""
+    conv = dict(model.named_modules())[layer]
+    assert isinstance(conv, nn.Conv2d), f"{layer} is not a Conv2d"
+    rgb = conv.in_channels == 3 and conv.groups == 1
+    return kernel_grid(conv), first_layer_patches(conv) if rgb else None
 
 
 def _im2col(conv: nn.Conv2d, conv_input: torch.Tensor, output_shape: tuple[int, ...]):
@@ -248,7 +173,29 @@ def _im2col(conv: nn.Conv2d, conv_input: torch.Tensor, output_shape: tuple[int, 
 def build_layer_view(
     engine: Engine, image: Image.Image | torch.Tensor, settings: LayerSettings
 ) -> LayerView:
-    """Run `image` through the engine's model and describe layer `settings.layer` for it."""
+    """Run `image` through the engine's model once and describe layer `settings.layer`."""
+    name = resolve_layer(engine.model, settings.layer)
+    _prediction, seen = engine.predict_capturing(image, name, conv_input="im2col" in settings.parts)
+    assert seen is not None
+    views = None
+    module = dict(engine.model.named_modules()).get(name)
+    if "filters" in settings.parts and isinstance(module, nn.Conv2d):
+        views = kernel_views(engine.model, name)
+    return layer_view_from(engine.model, name, seen, settings, views)
+
+
+def layer_view_from(
+    model: nn.Module,
+    name: str,
+    seen: LayerForward,
+    settings: LayerSettings,
+    kernels: tuple[KernelGrid, np.ndarray | None] | None = None,
+) -> LayerView:
+    """Describe layer `name` from a forward pass that captured it; no forward of its own.
+
+    Only the parts in `settings.parts` are computed (hidden panels cost nothing);
+    `kernels` are the layer's (cached) kernel views when it is a Conv2d.
+    """
     timings: dict[str, float] = {}
     start = clock = time.perf_counter()
 
@@ -258,27 +205,25 @@ def build_layer_view(
         timings[what] = (now - clock) * 1000
         clock = now
 
-    model = engine.model
-    name = resolve_layer(model, settings.layer)
-    x = engine.to_tensor(image).unsqueeze(0).to(engine.device)
-    output, conv_input = _run_layer(model, x, name)
-    lap("forward")
+    output = seen.output
     activation = output.detach().to("cpu", torch.float32).numpy()
     if activation.ndim > 1 and activation.shape[0] == 1:
         activation = activation[0]
     maps = _as_maps(activation)
     montage = make_montage(maps, normalise=settings.normalise, order=settings.order)
     lap("montage")
-    stats = activation_stats(maps)
+    stats = activation_stats(maps) if "stats" in settings.parts else None
     lap("stats")
     module = dict(model.named_modules()).get(name)
-    kernels = patches = bn = report = None
+    report = bn = None
+    kernels_grid = patches = None
     note = ""
     if isinstance(module, nn.Conv2d):
-        kernels, patches = _kernel_views(module)
+        if kernels is not None:
+            kernels_grid, patches = kernels
         lap("kernels")
-        if conv_input is not None:
-            report, note = _im2col(module, conv_input, tuple(output.shape))
+        if "im2col" in settings.parts and seen.conv_input is not None:
+            report, note = _im2col(module, seen.conv_input, tuple(output.shape))
         lap("im2col")
     elif isinstance(module, nn.modules.batchnorm._BatchNorm):
         bn = batchnorm_params(module)
@@ -287,13 +232,14 @@ def build_layer_view(
         layer=name,
         normalise=settings.normalise,
         order=settings.order,
+        parts=settings.parts,
         activation=activation,
         maps=maps,
         montage=montage,
         stats=stats,
         description=_describe(model, name, output),
-        input_shape=(int(x.shape[2]), int(x.shape[3])),
-        kernels=kernels,
+        input_shape=seen.input_size,
+        kernels=kernels_grid,
         patches=patches,
         batchnorm=bn,
         im2col=report,
@@ -306,7 +252,6 @@ def build_layer_view(
 class ReceptiveFieldOutcome:
     """Inclusive (top, left, bottom, right) box in model-input pixels; None if nothing flows."""
 
-    request_id: int
     layer: str
     channel: int
     row: int
@@ -316,36 +261,27 @@ class ReceptiveFieldOutcome:
 
 
 @dataclass(frozen=True, eq=False)
-class ReceptiveFieldRequest:
-    """Ask the worker which model-input pixels feed layer[channel, row, col]."""
+class ReceptiveFieldRequest(Request[ReceptiveFieldOutcome]):
+    """Which model-input pixels feed layer[channel, row, col] for the shown input."""
 
-    request_id: int
+    lane: ClassVar[str] = "receptive-field"
+    progress_label: ClassVar[str] = "Loading the model"
+
     model: ModelKey
-    image: str | bytes
+    image: ImageSource
     augment: AugmentSettings | None
     layer: str
     channel: int
     row: int
     col: int
-    progress_label = "Loading the model"
 
-    def execute(
-        self,
-        session: Session,
-        *,
-        progress: Callable[[int, int], None] | None = None,
-        cancelled: Callable[[], bool] | None = None,
-    ) -> ReceptiveFieldOutcome:
-        """Rebuild the analysis' model input and trace the receptive field of the unit."""
-        engine = session.engine_for(self.model, progress=progress, cancelled=cancelled)
-        image = session.image_for(self.image)
-        model_image: Image.Image | torch.Tensor = image
-        if self.augment is not None:
-            model_image = session.run_lab(engine, image, self.augment).augmented_tensor
+    def execute(self, session: Session, context: JobContext) -> ReceptiveFieldOutcome:
+        """Trace the unit's receptive field on the analysis' (cached) model input."""
+        engine = session.engine_for(self.model, context)
+        model_image = session.model_input(self.image, self.augment).image
         x = engine.to_tensor(model_image).unsqueeze(0).to(engine.device)
         box = receptive_field(engine.model, x, self.layer, self.channel, self.row, self.col)
         return ReceptiveFieldOutcome(
-            self.request_id,
             self.layer,
             self.channel,
             self.row,

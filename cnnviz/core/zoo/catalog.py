@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, ClassVar
 
+from cnnviz.core.device import DeviceInfo, available_devices
+from cnnviz.core.requests import JobContext, Request
 from cnnviz.core.zoo.registry import all_archs
 from cnnviz.core.zoo.weights import availability
+
+if TYPE_CHECKING:
+    from cnnviz.core.session import Session
 
 
 @dataclass(frozen=True)
@@ -42,3 +48,22 @@ def catalog() -> list[ArchRow]:
         )
         for s in all_archs().values()
     ]
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """The zoo and the devices this machine can run on."""
+
+    rows: tuple[ArchRow, ...]
+    devices: tuple[DeviceInfo, ...]
+
+
+@dataclass(frozen=True)
+class CatalogRequest(Request[Catalog]):
+    """Ask for the zoo listing (it needs torch, so it is built on the worker)."""
+
+    lane: ClassVar[str] = "catalog"
+
+    def execute(self, session: Session, context: JobContext) -> Catalog:
+        """The catalogue rows and available devices."""
+        return Catalog(tuple(catalog()), tuple(available_devices()))

@@ -52,6 +52,7 @@ class WeightsInfo:
     path: str | None
     sha256: str | None
     description: str
+    untrained_reason: str = ""  # random weights: why none were found (a failed download…)
 
     @property
     def untrained(self) -> bool:
@@ -256,7 +257,9 @@ def load_model(
                 )
             except WeightsError as exc:
                 model.eval()
-                return model, WeightsInfo(Source.RANDOM, None, None, f"{exc}; {UNTRAINED}")
+                return model, WeightsInfo(
+                    Source.RANDOM, None, None, f"{exc}; {UNTRAINED}", untrained_reason=str(exc)
+                )
             source = Source.DOWNLOAD
         apply_state_dict(model, read_state_dict(path), path.name)
         info = WeightsInfo(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QGuiApplication
@@ -30,10 +30,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cnnviz.core.augment.pipeline import (
+from cnnviz.core.augment.catalog import catalog_entry
+from cnnviz.core.augment.spec import (
     AugmentSpec,
     SpecError,
-    catalog_entry,
     default_call,
     format_call,
     format_spec,
@@ -50,7 +50,12 @@ from cnnviz.qt.panels.augment_widgets import (
 from cnnviz.qt.panels.image_panel import ImageView
 from cnnviz.qt.theme import NORMAL, Theme
 
+if TYPE_CHECKING:
+    from cnnviz.core.analysis import AnalysisResult
+
 MAX_SEED = 2**31 - 1
+# The panel's own generator: the worker seeds Python's global `random` while augmenting.
+_SEEDS = random.Random()
 _EMPTY_HINT = "Tick a transform on the left to add it to the pipeline."
 
 
@@ -64,7 +69,7 @@ class AugmentLabPanel(QWidget):
         super().__init__(parent)
         self.spec = AugmentSpec()
         self.seed = 0
-        self.current_image: Any = None  # the window's image, to pick a different second one
+        self.current_image: str | bytes | None = None  # the window's, for a different second
         self.error = ""
         self.editors: dict[str, ParamEditor] = {}
         self._theme = NORMAL
@@ -308,7 +313,7 @@ class AugmentLabPanel(QWidget):
     def seed_for_update(self) -> int:
         """The seed for the next run: the fixed one, or a fresh draw when not fixed."""
         if not self.fixed_box.isChecked():
-            self.seed = random.randrange(MAX_SEED)
+            self.seed = _SEEDS.randrange(MAX_SEED)
             self.seed_spin.blockSignals(True)
             self.seed_spin.setValue(self.seed)
             self.seed_spin.blockSignals(False)
@@ -323,7 +328,7 @@ class AugmentLabPanel(QWidget):
 
     def reroll(self) -> None:
         """A new random seed: random transforms draw again."""
-        self.set_seed(random.randrange(MAX_SEED))
+        self.set_seed(_SEEDS.randrange(MAX_SEED))
 
     def _on_seed(self, value: int) -> None:
         self.seed = value
@@ -345,9 +350,9 @@ class AugmentLabPanel(QWidget):
         QGuiApplication.clipboard().setText(code)
         self.sigCopied.emit(code)
 
-    def show_result(self, result: Any) -> None:
+    def show_result(self, result: AnalysisResult) -> None:
         """Show the augmented image (or the original, when the lab is off) and the outcome."""
-        lab = getattr(result, "lab", None)
+        lab = result.lab
         self._flipped = bool(lab is not None and lab.top1_flipped)
         self._style_outcome()
         if lab is None:
@@ -356,7 +361,7 @@ class AugmentLabPanel(QWidget):
             self.outcome_label.setText("")
             self.mix_picker.weights_label.setText("")
             return
-        h, w = lab.augmented_tensor.shape[-2:]
+        h, w = lab.augmented_size
         self.image_view.set_image(lab.augmented_image, f"{w}×{h} · seed {lab.seed}")
         self.outcome_label.setText(("⚠ " if self._flipped else "") + lab.summary_text())
         weights = ""

@@ -22,8 +22,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cnnviz.core.augment.catalog import REQUIRED, torchvision_defaults
-from cnnviz.core.augment.pipeline import ParamInfo, TransformCall, range_from_scalar
+from cnnviz.core.augment.catalog import REQUIRED, ParamInfo, range_from_scalar, torchvision_defaults
+from cnnviz.core.augment.spec import TransformCall
 
 _POINT_PAIRS = frozenset({"translate", "center"})
 _SLIDER_SIZE_CAP = 1024  # sizes go to 4096; a slider that long is useless

@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cnnviz.core.augment.pipeline import CATALOG, GROUPS
+from cnnviz.core.augment.catalog import CATALOG, GROUPS
 from cnnviz.resources_path import samples
 
 GROUP_TITLES = {

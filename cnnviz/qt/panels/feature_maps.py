@@ -227,7 +227,7 @@ class FeatureMapsPanel(QWidget):
     # --- export ---------------------------------------------------------------------
     def export_png(self, path: str | None = None) -> str | None:
         """Save the montage in the current colormap (asks for a file when `path` is None)."""
-        from cnnviz.core.inspect.view import auto_scale, save_montage_png
+        from cnnviz.core.inspect.export import auto_scale, save_montage_png
 
         if self.layer_view is None:
             return None
@@ -242,7 +242,7 @@ class FeatureMapsPanel(QWidget):
 
     def export_npy(self, path: str | None = None) -> str | None:
         """Save the raw activations (asks for a file when `path` is None)."""
-        from cnnviz.core.inspect.view import save_activations_npy
+        from cnnviz.core.inspect.export import save_activations_npy
 
         if self.layer_view is None:
             return None

@@ -159,7 +159,7 @@ class FiltersPanel(QWidget):
 
     def redraw(self, *, keep_view: bool = False) -> None:
         """Re-lay the kernels for the current order and input channels (or show patches)."""
-        from cnnviz.core.inspect.view import arrange_kernels, tile_patches, wrap_kernels
+        from cnnviz.core.inspect.export import arrange_kernels, tile_patches, wrap_kernels
 
         view = self.layer_view
         if view is None or view.kernels is None:
@@ -297,7 +297,7 @@ class FiltersPanel(QWidget):
     # --- export ---------------------------------------------------------------------
     def export_png(self, path: str | None = None) -> str | None:
         """Save the kernels as drawn (asks for a file when `path` is None)."""
-        from cnnviz.core.inspect.view import (
+        from cnnviz.core.inspect.export import (
             auto_scale,
             save_kernel_grid_png,
             save_patches_png,

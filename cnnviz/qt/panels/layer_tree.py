@@ -95,7 +95,7 @@ class LayerTreePanel(QWidget):
 
     def _add_item(self, parent: QTreeWidgetItem, node: Any) -> QTreeWidgetItem:
         from cnnviz.core.inspect.layers import JoinNode
-        from cnnviz.core.inspect.view import conv_geometry, format_count
+        from cnnviz.core.inspect.text import conv_geometry, format_count
 
         if isinstance(node, JoinNode):
             label = node.name.rpartition(".")[2]

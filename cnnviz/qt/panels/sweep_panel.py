@@ -6,7 +6,7 @@ SweepRequest / StabilityRequest and talks to the worker.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyqtgraph as pg
@@ -28,10 +28,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cnnviz.core.augment.pipeline import AugmentSpec, catalog_entry
+from cnnviz.core.augment.catalog import catalog_entry
+from cnnviz.core.augment.spec import AugmentSpec
 from cnnviz.core.augment.sweep import describe_sweep, linspace_values
 from cnnviz.qt.panels.augment_params import shown_value
 from cnnviz.qt.theme import NORMAL, Theme
+
+if TYPE_CHECKING:
+    from cnnviz.core.augment.requests import StabilityOutcome, SweepOutcome
 
 # Okabe–Ito colours (told apart with colour-blindness too), per background.
 _COLOURS_LIGHT = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
@@ -66,8 +70,8 @@ class SweepPanel(QWidget):
         super().__init__(parent)
         self.spec = AugmentSpec()
         self._theme = NORMAL
-        self.outcome: Any = None
-        self.stability: Any = None
+        self.outcome: SweepOutcome | None = None
+        self.stability: StabilityOutcome | None = None
         self.curves: list[pg.PlotDataItem] = []
         self.tabs = QTabWidget()
         self.tabs.addTab(self._build_sweep(), "Sweep a parameter")
@@ -255,7 +259,7 @@ class SweepPanel(QWidget):
         self.stability_note.setText(f"Stability run failed: {message}")
 
     # --- outcomes -----------------------------------------------------------------------
-    def show_sweep(self, outcome: Any) -> None:
+    def show_sweep(self, outcome: SweepOutcome) -> None:
         """Plot every kept class's probability against the swept value."""
         self.set_running(False)
         self.outcome = outcome
@@ -294,7 +298,7 @@ class SweepPanel(QWidget):
             )
         self.plot.setYRange(-0.06, _Y_TOP, padding=0)
 
-    def show_stability(self, outcome: Any) -> None:
+    def show_stability(self, outcome: StabilityOutcome) -> None:
         """Fill the table: each class that came out on top, how often, and its share."""
         self.set_running(False)
         self.stability = outcome
