@@ -12,10 +12,10 @@ from torch import nn
 from cnnviz.core.engine import Engine
 from cnnviz.core.images import load_image
 from cnnviz.core.inspect.colormaps import lookup_table
-from cnnviz.core.inspect.filters import kernel_grid
 from cnnviz.core.inspect.export import wrap_kernels
-from cnnviz.core.inspect.view import build_layer_view, layer_tree_for
+from cnnviz.core.inspect.filters import kernel_grid
 from cnnviz.core.inspect.settings import LayerSettings
+from cnnviz.core.inspect.view import build_layer_view, layer_tree_for
 from cnnviz.core.zoo.registry import all_archs
 from cnnviz.qt.panels.feature_maps import FeatureMapsPanel
 from cnnviz.qt.panels.filters_panel import FiltersPanel
