@@ -3,6 +3,8 @@ papers, each model's top-5 against its own predict, ranks against a hand sort.""
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 import pytest
 from torchvision.datasets.imagenette import Imagenette
@@ -140,6 +142,23 @@ def test_shared_classes_and_votes_by_hand(lite_engine, samples_dir) -> None:
     assert len(result.shared_labels) >= 2  # both see cats
     assert {label for label, n in result.label_votes} == set(result.shared_labels)
     assert result.top1_differs == (a[0] != b[0])
+
+
+def test_models_named_by_architecture_are_freed_before_the_next_loads(monkeypatch, hopper):
+    models: list[weakref.ref] = []
+    alive_at_load: list[int] = []
+    real_load = Engine.load
+
+    def load(*args, **kwargs):
+        alive_at_load.append(sum(ref() is not None for ref in models))
+        engine = real_load(*args, **kwargs)
+        models.append(weakref.ref(engine.model))
+        return engine
+
+    monkeypatch.setattr(Engine, "load", load)
+    result = compare(["lenet5", "lenet5", "lenet5"], hopper)
+    assert len(result.runs) == 3 and alive_at_load == [0, 0, 0]
+    assert all(ref() is None for ref in models)
 
 
 def test_cancel_after_the_first_model(lite_engine, lenet, hopper) -> None:
