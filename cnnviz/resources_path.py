@@ -8,12 +8,15 @@ from pathlib import Path
 
 
 def resources_dir() -> Path:
+    # A source tree (e.g. `python -m cnnviz` in a checkout) has resources/ beside the package;
+    # prefer it, so that a checkout never reads the resources of another, installed copy.
+    beside = Path(__file__).resolve().parent.parent / "resources"
+    if (beside / "samples" / "samples.json").is_file():
+        return beside
     try:
         return Path(str(files("cnnviz.resources")))
     except ModuleNotFoundError:
-        # The source tree itself (e.g. `python -m cnnviz` in a checkout): resources/ is beside
-        # the package there, and only an install maps it to `cnnviz.resources`.
-        return Path(__file__).resolve().parent.parent / "resources"
+        return beside
 
 
 def samples_dir() -> Path:

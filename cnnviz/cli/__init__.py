@@ -55,6 +55,11 @@ def build_parser() -> argparse.ArgumentParser:
     from cnnviz.cli.layers import add_layer_commands
 
     add_layer_commands(sub)
+    from cnnviz.cli.compare import add_compare_command
+    from cnnviz.cli.evaluate import add_eval_command
+
+    add_compare_command(sub)
+    add_eval_command(sub)
 
     bench = sub.add_parser("bench", help="time forward passes, lab updates and montages")
     bench.add_argument(
