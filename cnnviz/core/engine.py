@@ -50,6 +50,13 @@ class Prediction:
     notice: str | None = None  # e.g. "CUDA ran out of memory; now running on the CPU"
 
 
+def as_pil(image: Image.Image | torch.Tensor) -> Image.Image:
+    """A uint8 (3, H, W) image tensor as the PIL image with the same pixels (lossless)."""
+    if isinstance(image, torch.Tensor):
+        return F.to_pil_image(image.as_subclass(torch.Tensor))
+    return image
+
+
 class Engine:
     """A loaded model on a device. Not thread-safe: one worker owns it."""
 
@@ -103,9 +110,7 @@ class Engine:
         same pixels read from a file get the very same resize (PIL and tensor resizing
         differ by up to ~0.4 percentage points in the top-1).
         """
-        if isinstance(image, torch.Tensor):
-            image = F.to_pil_image(image.as_subclass(torch.Tensor))
-        return self.preprocess(image)
+        return self.preprocess(as_pil(image))
 
     def denormalise(self, tensor: torch.Tensor) -> np.ndarray:
         """A preprocessed tensor back to a displayable (H, W, 3) uint8 image."""

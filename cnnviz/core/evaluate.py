@@ -30,15 +30,10 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from cnnviz.core.augment.pipeline import (
-    AugmentPipeline,
-    AugmentSpec,
-    SpecError,
-    catalog_entry,
-    format_spec,
-    parse_spec,
-)
-from cnnviz.core.engine import Engine
+from cnnviz.core.augment.catalog import catalog_entry
+from cnnviz.core.augment.pipeline import AugmentPipeline
+from cnnviz.core.augment.spec import AugmentSpec, SpecError, format_spec, parse_spec
+from cnnviz.core.engine import Engine, as_pil
 from cnnviz.core.images import ImageLoadError, load_image
 from cnnviz.core.labelled_set import (
     EvalSourceError,
@@ -95,7 +90,7 @@ class _Decoded(Dataset):
             if self._pipeline is None:
                 self._pipeline = AugmentPipeline(self.spec)
             augmented = self._pipeline.apply(image, seed=image_seed(self.seed, item.key))
-            return i, self.transform(augmented.image), None
+            return i, self.transform(as_pil(augmented.image)), None
         except (ImageLoadError, SpecError) as exc:
             return i, None, str(exc)
 

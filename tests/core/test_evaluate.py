@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from cnnviz.core.augment.lab import run_lab
+from cnnviz.core.augment.spec import parse_spec
 from cnnviz.core.engine import Engine
 from cnnviz.core.evaluate import EvalSourceError, evaluate, image_seed, scan
 from cnnviz.core.images import load_image
@@ -149,7 +150,7 @@ def test_augmented_evaluation_equals_predict_augment_with_each_images_seed(
     misses = set()
     for k in range(10):
         image = load_image(digit_set / str(k) / "d.png")
-        lab = run_lab(lenet, image, spec, seed=image_seed(3, f"{k}/d.png"))
+        lab = run_lab(lenet, image, parse_spec(spec), seed=image_seed(3, f"{k}/d.png"))
         if lab.prediction.top[0].label != str(k):
             misses.add((str(k), lab.prediction.top[0].label, image_seed(3, f"{k}/d.png")))
     assert {(m.true_label, m.predicted, m.seed) for m in result.misclassified} == misses

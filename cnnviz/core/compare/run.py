@@ -19,7 +19,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from cnnviz.core.augment.pipeline import AugmentSpec, build_pipeline, format_spec, parse_spec
+from cnnviz.core.augment.pipeline import build_pipeline
+from cnnviz.core.augment.spec import AugmentSpec, format_spec, parse_spec
 from cnnviz.core.compare.facts import ArchFacts, arch_facts
 from cnnviz.core.engine import ClassScore, Engine
 from cnnviz.core.errors import UserError
