@@ -16,9 +16,9 @@ from torch import nn
 from cnnviz.core.augment.lab import LabOutcome, lab_outcome
 from cnnviz.core.augment.spec import AugmentSettings
 from cnnviz.core.engine import Prediction
-from cnnviz.core.inspect.layers import LayerTree
 from cnnviz.core.inspect.settings import LayerSettings
 from cnnviz.core.inspect.text import require_layer
+from cnnviz.core.inspect.tree import LayerTree
 from cnnviz.core.inspect.view import LayerView, layer_view_from, resolve_layer
 from cnnviz.core.requests import ImageSource, JobContext, ModelKey, Request
 from cnnviz.core.session import ModelSummary

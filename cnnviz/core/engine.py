@@ -15,7 +15,7 @@ from torch import nn
 from torchvision.transforms.v2 import functional as F
 
 from cnnviz.core import device as devices
-from cnnviz.core.inspect.capture import LayerForward, forward_capturing
+from cnnviz.core.inspect.forward import LayerForward, forward_capturing
 from cnnviz.core.zoo.registry import ArchSpec, get_arch
 from cnnviz.core.zoo.weights import CancelCheck, ProgressCallback, WeightsInfo, load_model
 

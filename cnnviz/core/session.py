@@ -25,9 +25,9 @@ from cnnviz.core.requests import QUIET, ImageSource, JobContext, ModelKey
 from cnnviz.core.zoo.weights import WeightsInfo
 
 if TYPE_CHECKING:
-    from cnnviz.core.inspect.capture import LayerForward
-    from cnnviz.core.inspect.filters import KernelGrid
-    from cnnviz.core.inspect.layers import LayerTree
+    from cnnviz.core.inspect.forward import LayerForward
+    from cnnviz.core.inspect.grids import KernelGrid
+    from cnnviz.core.inspect.tree import LayerTree
 
 K = TypeVar("K")
 V = TypeVar("V")

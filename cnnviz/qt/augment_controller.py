@@ -182,6 +182,7 @@ class AugmentLabController(QObject):
             on_failed=lambda failure: sweeps.show_error(failure.message),
             on_progress=lambda _what, done, total: sweeps.show_progress(done, total),
         )
+        self.window.track_job(self.job_ticket)
 
     def cancel(self) -> None:
         """Stop the running sweep or stability count (only that) at its next batch."""

@@ -20,8 +20,8 @@ from cnnviz.qt.worker import Failure, Ticket
 
 if TYPE_CHECKING:
     from cnnviz.core.analysis import AnalysisResult
-    from cnnviz.core.inspect.layers import LayerTree
     from cnnviz.core.inspect.settings import LayerSettings
+    from cnnviz.core.inspect.tree import LayerTree
     from cnnviz.core.inspect.view import LayerView, ReceptiveFieldOutcome
     from cnnviz.qt.main_window import MainWindow
 

@@ -76,6 +76,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("cnnviz")
         self.setAcceptDrops(True)
         self.analysis_ticket: Ticket | None = None
+        self._long_jobs: list[Ticket] = []  # what Esc stops, newest last
         self.latest_request: AnalysisRequest | None = None
         self.shown_request: AnalysisRequest | None = None  # what the shown result answers
         self.requests_sent = 0  # analysis requests so far (coalescing is tested by it)
@@ -262,10 +263,18 @@ class MainWindow(QMainWindow):
             self.open_image(*source)
             event.acceptProposedAction()
 
+    def track_job(self, ticket: Ticket) -> None:
+        """A long job (a sweep, a stability count) that Esc and Cancel may stop."""
+        self._long_jobs.append(ticket)
+
     def cancel_work(self) -> None:
-        """Esc: stop the model download of the current analysis, if one is running."""
-        if self.worker_thread is not None:
-            self.worker_thread.cancel(self.analysis_ticket)
+        """Esc and Cancel: stop the newest long job still running, and only it; with none
+        running, the current analysis (a model download)."""
+        worker = self.worker_thread
+        if worker is None:
+            return
+        self._long_jobs = [t for t in self._long_jobs if worker.is_current(t)]
+        worker.cancel(self._long_jobs.pop() if self._long_jobs else self.analysis_ticket)
 
     def set_presentation(self, on: bool) -> None:
         self.presentation = on

@@ -65,7 +65,7 @@ def build(window: MainWindow) -> Menus:
         checkable=True,
     )
     allow.setChecked(window.allow_download)
-    _action(window, model_menu, "&Cancel download", window.cancel_work, "Esc")
+    _action(window, model_menu, "&Cancel the running job", window.cancel_work, "Esc")
 
     view = bar.addMenu("&View")
     presentation = _action(

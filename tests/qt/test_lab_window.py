@@ -150,3 +150,33 @@ def test_a_spec_given_before_start_is_in_the_first_request(qtbot, tmp_path, samp
         assert controller.sweeps.transform_combo.currentText() == "1. RandomInvert"
     finally:
         stop_window(window)
+
+
+def test_a_slider_move_during_a_sweep_is_answered_first_and_esc_stops_only_the_sweep(
+    qtbot, window, lite_engine, cat
+):
+    controller = install_augment_lab(window)
+    lab, sweeps = controller.lab, controller.sweeps
+    assert controller.set_spec("RandomRotation(degrees=[10, 10])", seed=2)
+    _wait_for_spec(qtbot, window, "RandomRotation(degrees=[10.0, 10.0])")
+    sweeps.steps_spin.setValue(200)  # 25 batches: many seconds on this CPU
+    sweeps.run_button.click()
+    qtbot.waitUntil(lambda: sweeps.progress.value() > 0, timeout=RESULT_TIMEOUT_MS)
+
+    # A slider move while the sweep runs: its result is on screen before the sweep ends.
+    degrees = lab.editors["degrees"]
+    degrees.rows[0].slider.setValue(180 + 25)  # -180 + position degrees: lo = 25
+    degrees.rows[1].slider.setValue(180 + 25)
+    shown = _wait_for_spec(qtbot, window, "RandomRotation(degrees=[25.0, 25.0])")
+    assert sweeps.outcome is None and sweeps.cancel_button.isEnabled()  # still sweeping
+    expected = lite_engine.predict(F.rotate(cat, 25.0)).probabilities
+    np.testing.assert_allclose(shown.prediction.probabilities, expected, atol=1e-5)
+
+    # Esc with a live update on its way: the sweep stops, the live update still arrives.
+    degrees.rows[0].slider.setValue(180 + 35)
+    degrees.rows[1].slider.setValue(180 + 35)
+    qtbot.keyClick(window, Qt.Key_Escape)
+    qtbot.waitUntil(lambda: sweeps.outcome is not None, timeout=RESULT_TIMEOUT_MS)
+    assert sweeps.outcome.cancelled and len(sweeps.outcome.values) < 200
+    live = _wait_for_spec(qtbot, window, "RandomRotation(degrees=[35.0, 35.0])")
+    assert live.lab is not None and not window.error_banner.isVisible()

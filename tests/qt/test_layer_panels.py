@@ -188,7 +188,7 @@ class _TinyEngine:
 
     def predict_capturing(self, image: torch.Tensor, layer: str, *, conv_input: bool = False):
         """The engine's capture without its preprocessing: `image` is the model input."""
-        from cnnviz.core.inspect.capture import forward_capturing
+        from cnnviz.core.inspect.forward import forward_capturing
 
         with torch.no_grad():
             seen = forward_capturing(self.model, image[None], layer, conv_input=conv_input)

@@ -166,11 +166,12 @@ class AugmentPipeline:
             mixing = catalog_entry(call.name).needs_second_image
             if mixing and mix_with is None:
                 raise SpecError(f"{call.name} needs a second image")
+            second = mix_with if mixing else None
             step = format_call(call)
             try:
                 with _seeded(t_seed):
-                    if mixing:
-                        x, lam = _mix(transform, x, mix_with)
+                    if second is not None:
+                        x, lam = _mix(transform, x, second)
                         wa, wb = weights or (1.0, 0.0)
                         weights = (lam * wa, lam * wb + (1.0 - lam))
                         step += f": {lam:.3f} × image + {1.0 - lam:.3f} × second image"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from types import TracebackType
 
 import torch
@@ -11,7 +10,7 @@ from torch import nn
 
 from cnnviz.core.errors import UnknownLayerError
 
-__all__ = ["ActivationCapture", "LayerForward", "UnknownLayerError", "forward_capturing"]
+__all__ = ["ActivationCapture", "UnknownLayerError"]
 
 
 class ActivationCapture:
@@ -60,49 +59,3 @@ class ActivationCapture:
         if not calls:
             raise UnknownLayerError(f"layer {name!r} did not run in this forward pass")
         return calls[-1]
-
-
-@dataclass(frozen=True, eq=False)
-class LayerForward:
-    """One forward pass that also saw one layer: the logits, the layer's output (batch kept)
-    and, for a convolution when asked, its input. Tensors: this stays inside the core."""
-
-    logits: torch.Tensor
-    output: torch.Tensor
-    input_size: tuple[int, int]  # (height, width) of the model input
-    conv_input: torch.Tensor | None = None
-
-
-def forward_capturing(
-    model: nn.Module, x: torch.Tensor, name: str, *, conv_input: bool = False
-) -> LayerForward:
-    """Run `model` on `x` once and capture module or join node `name` in the same pass.
-
-    A module is captured with hooks; a join (an fx node such as a residual add) through a
-    feature extractor that returns the join and the model's output together.
-    """
-    size = (int(x.shape[-2]), int(x.shape[-1]))
-    module = dict(model.named_modules()).get(name)
-    if module is None:
-        from cnnviz.core.inspect.layers import join_extractor_with_output
-
-        outputs = join_extractor_with_output(model, name)(x)
-        return LayerForward(outputs["output"], outputs["layer"].detach().clone(), size)
-    seen_input: list[torch.Tensor] = []
-    handles = []
-    try:
-        if conv_input and isinstance(module, nn.Conv2d):
-            # Cloned: a later in-place op (a ReLU, a residual +=) may overwrite the tensor.
-            handles.append(
-                module.register_forward_pre_hook(
-                    lambda _m, inputs: seen_input.append(inputs[0].detach().clone())
-                )
-            )
-        with ActivationCapture(model, [name]) as capture:
-            logits = model(x)
-        return LayerForward(
-            logits, capture.last(name), size, seen_input[-1] if seen_input else None
-        )
-    finally:
-        for handle in handles:
-            handle.remove()

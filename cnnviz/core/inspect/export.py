@@ -14,7 +14,7 @@ from PIL import Image
 from cnnviz.core.inspect.colormaps import apply_colormap
 
 if TYPE_CHECKING:  # both import torch, which this module (used by Qt panels) must not
-    from cnnviz.core.inspect.filters import KernelGrid
+    from cnnviz.core.inspect.grids import KernelGrid
     from cnnviz.core.inspect.montage import Montage
 
 EXPORT_GAP = (255, 255, 255)
@@ -44,7 +44,7 @@ def arrange_kernels(
     grid: KernelGrid, *, order: str = "index", input_channels: Sequence[int] | None = None
 ) -> KernelGrid:
     """Re-lay an all-inputs, index-ordered grid: rows by `order` ("index"|"l2"), some columns."""
-    from cnnviz.core.inspect.filters import KernelGrid, cells_of, tile_cells
+    from cnnviz.core.inspect.grids import KernelGrid, cells_of, tile_cells
 
     out_c = len(grid.order)
     n_in = len(grid.input_channels)

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
 
-from cnnviz.core.inspect.montage import grid_cell
+from cnnviz.core.inspect.grids import KernelGrid, tile_cells
 
 NEAR_ZERO_RATIO = 1e-3
 DUPLICATE_COSINE = 0.99
@@ -39,45 +38,6 @@ def first_layer_patches(conv: nn.Conv2d) -> np.ndarray:
     return _minmax(weight, axes=(2, 3))
 
 
-@dataclass(frozen=True)
-class KernelGrid:
-    """Kernels of one conv layer as one 2D image: a row per output channel.
-
-    `image` is float32 with 0.5 for a zero weight and 0/1 for -/+`scale` (the layer's
-    largest |weight|), so one diverging colour map shows every kernel on the same scale;
-    gaps are NaN. Row r shows output channel `order[r]`, column j input channel
-    `input_channels[j]` (an index within the output channel's group).
-    Per-output-channel arrays (`norms`, `near_zero`, `duplicate_of`) are indexed by
-    channel, not by row. `near_zero`: L2 norm below NEAR_ZERO_RATIO x the layer's median
-    norm, or exactly 0. `duplicate_of[o]` is the other kernel whose cosine similarity with
-    kernel o is highest when that exceeds DUPLICATE_COSINE, else -1; near-zero kernels are
-    never duplicates.
-    """
-
-    image: np.ndarray
-    order: np.ndarray
-    input_channels: tuple[int, ...]
-    norms: np.ndarray
-    near_zero: np.ndarray
-    duplicate_of: np.ndarray
-    scale: float
-    cell_shape: tuple[int, int]
-    padding: int
-
-    @property
-    def near_duplicate(self) -> np.ndarray:
-        """Boolean mask of kernels that have a near-duplicate partner."""
-        return self.duplicate_of >= 0
-
-    def kernel_at(self, row_px: int, col_px: int) -> tuple[int, int] | None:
-        """(output channel, input channel) drawn at image pixel (row, col), or None in a gap."""
-        grid = (len(self.order), len(self.input_channels))
-        cell = grid_cell(row_px, col_px, self.cell_shape, self.padding, grid)
-        if cell is None:
-            return None
-        return int(self.order[cell[0]]), self.input_channels[cell[1]]
-
-
 def _duplicates(flat: np.ndarray, near_zero: np.ndarray) -> np.ndarray:
     if len(flat) < 2:
         return np.full(len(flat), -1, np.int64)
@@ -90,26 +50,6 @@ def _duplicates(flat: np.ndarray, near_zero: np.ndarray) -> np.ndarray:
     partner = similarity.argmax(axis=1)
     best = similarity[np.arange(len(flat)), partner]
     return np.where(best > DUPLICATE_COSINE, partner, -1).astype(np.int64)
-
-
-def tile_cells(cells: np.ndarray, padding: int) -> np.ndarray:
-    """(rows, cols, h, w) cells as one image, NaN gaps of `padding` between and around them."""
-    rows, cols, h, w = cells.shape
-    padded = np.full((rows, cols, h + padding, w + padding), np.nan, np.float32)
-    padded[:, :, padding:, padding:] = cells
-    body = padded.transpose(0, 2, 1, 3).reshape(rows * (h + padding), cols * (w + padding))
-    image = np.full((body.shape[0] + padding, body.shape[1] + padding), np.nan, np.float32)
-    image[: body.shape[0], : body.shape[1]] = body
-    return image
-
-
-def cells_of(grid: KernelGrid) -> np.ndarray:
-    """The (rows, cols, kh, kw) kernel cells drawn in `grid`, in its row and column order."""
-    kh, kw = grid.cell_shape
-    p = grid.padding
-    rows, cols = len(grid.order), len(grid.input_channels)
-    body = grid.image[p : p + rows * (kh + p), p : p + cols * (kw + p)]
-    return body.reshape(rows, kh + p, cols, kw + p)[:, :kh, :, :kw].transpose(0, 2, 1, 3)
 
 
 def kernel_grid(
@@ -148,7 +88,7 @@ def kernel_grid(
     )
 
 
-def batchnorm_params(bn: nn.BatchNorm2d) -> dict[str, np.ndarray]:
+def batchnorm_params(bn: nn.modules.batchnorm._BatchNorm) -> dict[str, np.ndarray]:
     """running_mean, running_var, weight and bias of a BatchNorm layer as float32 arrays.
 
     A non-affine layer reports weight 1 and bias 0 (what it computes). When running

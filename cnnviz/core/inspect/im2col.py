@@ -56,6 +56,7 @@ def _explicit_padding(conv: nn.Conv2d) -> list[int]:
             total = d * (k - 1)
             pads += [total // 2, total - total // 2]
         return pads
+    assert not isinstance(conv.padding, str), f"unknown padding {conv.padding!r}"
     ph, pw = conv.padding
     return [pw, pw, ph, ph]
 

@@ -8,29 +8,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from cnnviz.core.inspect.grids import grid_cell
+
 NORMALISE_MODES = ("channel", "shared")
 ORDER_MODES = ("index", "mean", "max")
-
-
-def grid_cell(
-    row_px: int,
-    col_px: int,
-    cell_shape: tuple[int, int],
-    padding: int,
-    grid_shape: tuple[int, int],
-) -> tuple[int, int] | None:
-    """(row, column) of the grid cell drawn at image pixel (row_px, col_px), or None when
-    the pixel falls in the padding or outside the grid. Cells are `padding` apart and the
-    grid has a `padding` border on its top and left."""
-    h, w = cell_shape
-    r, c = row_px - padding, col_px - padding
-    if r < 0 or c < 0:
-        return None
-    row, in_row = divmod(r, h + padding)
-    col, in_col = divmod(c, w + padding)
-    if in_row >= h or in_col >= w or row >= grid_shape[0] or col >= grid_shape[1]:
-        return None
-    return row, col
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from cnnviz.core.errors import UnknownLayerError
 
 if TYPE_CHECKING:
-    from cnnviz.core.inspect.layers import ConvInfo
+    from cnnviz.core.inspect.tree import ConvInfo
 
 
 def require_layer(name: str, names: Sequence[str], arch: str, *, convs: Sequence[str] = ()) -> None:

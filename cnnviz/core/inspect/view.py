@@ -13,13 +13,14 @@ import torch
 from PIL import Image
 from torch import nn
 
-from cnnviz.core.inspect.capture import LayerForward, UnknownLayerError
+from cnnviz.core.errors import UnknownLayerError
 from cnnviz.core.inspect.filters import (
     KernelGrid,
     batchnorm_params,
     first_layer_patches,
     kernel_grid,
 )
+from cnnviz.core.inspect.forward import LayerForward
 from cnnviz.core.inspect.im2col import Im2colReport, conv_as_matmul
 from cnnviz.core.inspect.layers import (
     ConvInfo,

@@ -69,7 +69,7 @@ class LayerTreePanel(QWidget):
     # --- content --------------------------------------------------------------------
     def set_tree(self, tree: Any) -> None:
         """Show `tree` (a LayerTree), replacing the previous model's."""
-        from cnnviz.core.inspect.layers import LayerNode
+        from cnnviz.core.inspect.tree import LayerNode
 
         self._quiet = True
         try:
@@ -94,8 +94,8 @@ class LayerTreePanel(QWidget):
         self.apply_filter(self.filter_box.text())
 
     def _add_item(self, parent: QTreeWidgetItem, node: Any) -> QTreeWidgetItem:
-        from cnnviz.core.inspect.layers import JoinNode
         from cnnviz.core.inspect.text import conv_geometry, format_count
+        from cnnviz.core.inspect.tree import JoinNode
 
         if isinstance(node, JoinNode):
             label = node.name.rpartition(".")[2]
