@@ -14,7 +14,7 @@ from cnnviz.cli.common import (
     add_model_arguments,
     load_engine,
 )
-from cnnviz.defaults import BENCH_ARCHS
+from cnnviz.defaults import BENCH_ARCHS, BENCH_SECTIONS
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -61,37 +61,47 @@ def build_parser() -> argparse.ArgumentParser:
     add_compare_command(sub)
     add_eval_command(sub)
 
-    bench = sub.add_parser("bench", help="time forward passes, lab updates and montages")
+    bench = sub.add_parser(
+        "bench",
+        help="time the live update, forwards, layer views and montages against a bare forward",
+    )
     bench.add_argument(
         "--archs",
         default=",".join(BENCH_ARCHS),
         metavar="A,B",
-        help="architectures for the forward timings",
+        help="architectures for the forward section (default: %(default)s)",
     )
-    bench.add_argument("--device", metavar="D", help="cpu, cuda or mps (default: best)")
-    bench.add_argument("--repeat", type=int, default=20, metavar="N")
-    bench.add_argument("--sections", default="forward,lab,layer,montage", metavar="S,T")
-    bench.add_argument("--json", action="store_true")
+    bench.add_argument(
+        "--device", metavar="D", help="cpu, cuda or mps (default: the best available)"
+    )
+    bench.add_argument(
+        "--repeat",
+        type=int,
+        default=15,
+        metavar="N",
+        help="rounds per figure (default: %(default)s)",
+    )
+    bench.add_argument(
+        "--sections",
+        default=",".join(BENCH_SECTIONS),
+        metavar="S,T",
+        help="sections to run besides live (default: %(default)s)",
+    )
+    bench.add_argument("--json", action="store_true", help="print one JSON object")
     bench.set_defaults(run=_run_bench)
     return parser
 
 
 def _run_bench(args: argparse.Namespace) -> int:
-    import torch
+    from cnnviz.cli.bench import format_report, run_bench
 
-    from cnnviz.cli.bench import format_table, run_bench
-
-    rows = run_bench(
+    report = run_bench(
         tuple(a for a in args.archs.split(",") if a),
         device=args.device,
         repeat=args.repeat,
-        sections=tuple(args.sections.split(",")),
+        sections=tuple(s for s in args.sections.split(",") if s),
     )
-    if args.json:
-        print(json.dumps([r.as_dict() for r in rows], indent=2))
-    else:
-        print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
-        print(format_table(rows))
+    print(json.dumps(report.as_dict(), indent=2) if args.json else format_report(report))
     return 0
 
 

@@ -1,50 +1,90 @@
-"""`cnnviz bench`: timings of cnnviz's work as ratios to a bare torchvision forward.
+"""`cnnviz bench`: cnnviz's work as ratios to a bare forward of the same model, in one run.
 
-Absolute milliseconds depend on the machine and on what else runs; the ratio to a plain
-`model(x)` measured in the same run is what tells whether cnnviz adds overhead.
+Absolute milliseconds depend on the machine and on what else runs on it (these machines are
+shared), so every figure is timed interleaved with a plain `model(x)` on an already
+preprocessed tensor, and reported as min, median and max with the ratio of medians. A figure
+whose spread is large is flagged noisy.
+
+The headline `ratio` is the default model's whole live-update compute path, exactly what the
+window's worker runs for a slider tick in the augmentation lab with the layer explorer open:
+decoded image (cached), augment, preprocess, one forward with the layer captured, top-5,
+the lab's comparison and the montage.
 """
 
 from __future__ import annotations
 
 import statistics
+import sys
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
-from PIL import Image
 
-from cnnviz.defaults import BENCH_ARCHS
+from cnnviz.defaults import BENCH_ARCHS, BENCH_SECTIONS, DEFAULT_ARCH
+
+if TYPE_CHECKING:
+    from cnnviz.core.engine import Engine
+
+# (p90 - p10) / median above this: the machine was busy, the figure is not to be trusted.
+NOISY_SPREAD = 0.3
 
 
 @dataclass(frozen=True)
-class Timing:
-    section: str
+class Figure:
+    """One timed thing: its samples' summary and the bare forward timed beside it."""
+
     name: str
+    min_ms: float
     median_ms: float
-    bare_forward_ms: float
+    max_ms: float
+    spread: float  # (p90 - p10) / median
+    bare_median_ms: float
 
     @property
     def ratio(self) -> float:
-        return self.median_ms / self.bare_forward_ms if self.bare_forward_ms else float("nan")
+        return self.median_ms / self.bare_median_ms if self.bare_median_ms else float("nan")
+
+    @property
+    def noisy(self) -> bool:
+        return self.spread > NOISY_SPREAD
 
     def as_dict(self) -> dict[str, object]:
-        return {**asdict(self), "ratio": round(self.ratio, 3)}
+        return {
+            "min_ms": round(self.min_ms, 3),
+            "median_ms": round(self.median_ms, 3),
+            "max_ms": round(self.max_ms, 3),
+            "bare_forward_ms": round(self.bare_median_ms, 3),
+            "ratio": round(self.ratio, 3),
+            "noisy": self.noisy,
+        }
 
 
-def median_ms(fn: Callable[[], object], repeat: int, warmup: int = 2) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
+def _summary(name: str, samples: Sequence[float], bare: float) -> Figure:
+    ordered = sorted(samples)
+    median = statistics.median(ordered)
+    p10 = ordered[int(0.1 * (len(ordered) - 1))]
+    p90 = ordered[int(round(0.9 * (len(ordered) - 1)))]
+    spread = (p90 - p10) / median if median else 0.0
+    return Figure(name, ordered[0], median, ordered[-1], spread, bare)
 
 
-def bare_forward_ms(engine, repeat: int) -> float:
-    """A plain forward of the same model on an already preprocessed tensor, nothing else."""
+def _ms(fn: Callable[[], object], sync: Callable[[], None]) -> float:
+    start = time.perf_counter()
+    fn()
+    sync()
+    return (time.perf_counter() - start) * 1000
+
+
+def _sync_for(engine: Engine) -> Callable[[], None]:
+    if engine.device.type == "cuda":
+        return lambda: torch.cuda.synchronize(engine.device)
+    return lambda: None
+
+
+def bare_forward(engine: Engine) -> Callable[[], object]:
+    """A plain forward of the engine's model on a preprocessed tensor, nothing else."""
     size = engine.spec.input_size
     x = torch.rand(1, 3, size, size, device=engine.device)
     model = engine.model
@@ -52,134 +92,190 @@ def bare_forward_ms(engine, repeat: int) -> float:
     def run() -> None:
         with torch.inference_mode():
             model(x)
-        if engine.device.type == "cuda":
-            torch.cuda.synchronize()
 
-    return median_ms(run, repeat)
+    return run
 
 
-def bench_forward(arch: str, image: Image.Image, device: str | None, repeat: int) -> list[Timing]:
-    from cnnviz.core.engine import Engine
-
-    engine = Engine.load(arch, device=device)
-    bare = bare_forward_ms(engine, repeat)
-    last_conv = [n for n, m in engine.model.named_modules() if isinstance(m, torch.nn.Conv2d)][-1]
-    rows = [
-        Timing("forward", f"{arch} bare model(x) forward", bare, bare),
-        Timing(
-            "forward",
-            f"{arch} cnnviz predict (preprocess+forward+top-5)",
-            median_ms(lambda: engine.predict(image), repeat),
-            bare,
-        ),
-        Timing(
-            "forward",
-            f"{arch} predict + capture {last_conv}",
-            median_ms(lambda: engine.predict(image, layers=[last_conv]), repeat),
-            bare,
-        ),
-    ]
-    return rows
+def interleaved(
+    engine: Engine, named: Sequence[tuple[str, Callable[[], object]]], repeat: int
+) -> list[Figure]:
+    """Time each function and a bare forward in turn, `repeat` rounds (after one warm-up)."""
+    sync = _sync_for(engine)
+    bare_fn = bare_forward(engine)
+    for _, fn in named:
+        fn()
+    bare_fn()
+    samples: dict[str, list[float]] = {name: [] for name, _ in named}
+    bare: list[float] = []
+    for _ in range(repeat):
+        bare.append(_ms(bare_fn, sync))
+        for name, fn in named:
+            samples[name].append(_ms(fn, sync))
+    bare_median = statistics.median(bare)
+    figures = [_summary(f"{engine.spec.name} bare model(x) forward", bare, bare_median)]
+    figures += [_summary(name, samples[name], bare_median) for name, _ in named]
+    return figures
 
 
-def bench_lab(image: Image.Image, device: str | None, repeat: int) -> list[Timing]:
-    """Updates of the augmentation lab while a rotation slider is dragged."""
-    from cnnviz.core.augment.lab import run_lab
-    from cnnviz.core.engine import Engine
+def live_updates(engine_arch: str, device: str | None) -> tuple[Engine, Callable[[], object]]:
+    """The worker's live path for a rotation slider being dragged, explorer open."""
+    from cnnviz.core.analysis import AnalysisRequest
+    from cnnviz.core.augment.spec import AugmentSettings, parse_spec
+    from cnnviz.core.inspect.settings import LayerSettings
+    from cnnviz.core.requests import QUIET, ModelKey
+    from cnnviz.core.session import Session
+    from cnnviz.resources_path import default_sample
 
-    engine = Engine.load("efficientnet_lite0", device=device)
-    bare = bare_forward_ms(engine, repeat)
-    angles = iter(range(10**6))
+    session = Session()
+    key = ModelKey(engine_arch, device=device)
+    engine = session.engine_for(key)
+    image = str(default_sample())
+    layer = LayerSettings("@first-conv", parts=frozenset({"maps", "stats"}))
+    angles: Iterator[int] = iter(range(10**9))
 
-    def update() -> None:
-        angle = next(angles) % 90
-        spec = (
+    def update() -> object:
+        angle = next(angles) % 90  # a new angle each time: nothing is served from a cache
+        spec = parse_spec(
             f"RandomHorizontalFlip(p=1.0); RandomRotation(degrees=[{angle}, {angle}]); "
             "ColorJitter(brightness=[1.3, 1.3])"
         )
-        run_lab(engine, image, spec, seed=0)
+        request = AnalysisRequest(key, image, augment=AugmentSettings(spec), layer=layer)
+        return request.execute(session, QUIET)
 
-    return [
-        Timing(
-            "lab",
-            "efficientnet_lite0 lab update (flip+rotate+jitter)",
-            median_ms(update, repeat),
-            bare,
-        )
-    ]
+    return engine, update
 
 
-def bench_montage(device: str | None, repeat: int) -> list[Timing]:
-    """Tiling feature maps into one montage image, by channel count."""
+def bench_live(device: str | None, repeat: int) -> list[Figure]:
+    engine, update = live_updates(DEFAULT_ARCH, device)
+    return interleaved(
+        engine, [(f"{DEFAULT_ARCH} live update (lab + layer explorer)", update)], repeat
+    )
+
+
+def bench_forward(archs: Sequence[str], device: str | None, repeat: int) -> list[Figure]:
     from cnnviz.core.engine import Engine
-    from cnnviz.core.inspect.montage import make_montage
-
-    engine = Engine.load("efficientnet_lite0", device=device)
-    bare = bare_forward_ms(engine, repeat)
-    rows = []
-    for channels, side in ((64, 112), (256, 28), (512, 14), (2048, 7)):
-        act = torch.rand(channels, side, side)
-        rows.append(
-            Timing(
-                "montage",
-                f"montage of {channels} channels {side}x{side}",
-                median_ms(lambda a=act: make_montage(a, normalise="channel", order="mean"), repeat),
-                bare,
-            )
-        )
-    return rows
-
-
-def bench_layer_view(image: Image.Image, device: str | None, repeat: int) -> list[Timing]:
-    """Everything the layer explorer computes for a layer switch (forward, montage, stats,
-    kernel grid, im2col check), by channel count."""
-    from cnnviz.core.engine import Engine
-    from cnnviz.core.inspect.view import build_layer_view
-    from cnnviz.core.session import LayerSettings
-
-    rows = []
-    for arch, layers in (
-        ("efficientnet_lite0", ("features.0.conv", "features.6.0")),
-        ("resnet18", ("layer1.0.conv1", "layer4.1.conv2")),
-    ):
-        engine = Engine.load(arch, device=device)
-        bare = bare_forward_ms(engine, repeat)
-        for layer in layers:
-            view = build_layer_view(engine, image, LayerSettings(layer))
-            shape = "x".join(str(n) for n in view.maps.shape)
-            ms = median_ms(
-                lambda e=engine, n=layer: build_layer_view(e, image, LayerSettings(n)), repeat
-            )
-            rows.append(Timing("layer", f"{arch} layer view {layer} ({shape})", ms, bare))
-    return rows
-
-
-def run_bench(
-    archs: tuple[str, ...] = BENCH_ARCHS,
-    *,
-    device: str | None = None,
-    repeat: int = 20,
-    sections: tuple[str, ...] = ("forward", "lab", "layer", "montage"),
-) -> list[Timing]:
     from cnnviz.core.images import load_image
     from cnnviz.resources_path import default_sample
 
     image = load_image(default_sample())
-    rows: list[Timing] = []
-    if "forward" in sections:
-        for arch in archs:
-            rows += bench_forward(arch, image, device, repeat)
-    if "lab" in sections:
-        rows += bench_lab(image, device, repeat)
-    if "layer" in sections:
-        rows += bench_layer_view(image, device, repeat)
-    if "montage" in sections:
-        rows += bench_montage(device, repeat)
-    return rows
+    figures = []
+    for arch in archs:
+        engine = Engine.load(arch, device=device)
+        last_conv = [n for n, m in engine.model.named_modules() if isinstance(m, torch.nn.Conv2d)]
+        named: list[tuple[str, Callable[[], object]]] = [
+            (f"{arch} predict (preprocess+forward+top-5)", lambda e=engine: e.predict(image)),
+            (
+                f"{arch} predict + capture {last_conv[-1]}",
+                lambda e=engine, n=last_conv[-1]: e.predict_capturing(image, n),
+            ),
+        ]
+        figures += interleaved(engine, named, repeat)
+    return figures
 
 
-def format_table(rows: list[Timing]) -> str:
-    lines = [f"{'what':<66} {'median ms':>10} {'× bare fwd':>10}"]
-    for r in rows:
-        lines.append(f"{r.name:<66} {r.median_ms:>10.2f} {r.ratio:>10.2f}")
+def bench_layer_view(device: str | None, repeat: int) -> list[Figure]:
+    """A layer switch: one forward with the layer captured, montage, stats, kernels, im2col."""
+    from cnnviz.core.engine import Engine
+    from cnnviz.core.images import load_image
+    from cnnviz.core.inspect.settings import LayerSettings
+    from cnnviz.core.inspect.view import build_layer_view
+    from cnnviz.resources_path import default_sample
+
+    image = load_image(default_sample())
+    engine = Engine.load(DEFAULT_ARCH, device=device)
+    named: list[tuple[str, Callable[[], object]]] = []
+    for layer in ("features.0.conv", "features.6.0"):
+        view = build_layer_view(engine, image, LayerSettings(layer))
+        shape = "x".join(str(n) for n in view.maps.shape)
+        named.append(
+            (
+                f"{DEFAULT_ARCH} layer view {layer} ({shape})",
+                lambda n=layer: build_layer_view(engine, image, LayerSettings(n)),
+            )
+        )
+    return interleaved(engine, named, repeat)
+
+
+def bench_montage(device: str | None, repeat: int) -> list[Figure]:
+    """Tiling feature maps into one montage image, by channel count."""
+    from cnnviz.core.engine import Engine
+    from cnnviz.core.inspect.montage import make_montage
+
+    engine = Engine.load(DEFAULT_ARCH, device=device)
+    named: list[tuple[str, Callable[[], object]]] = []
+    for channels, side in ((64, 112), (256, 28), (512, 14), (2048, 7)):
+        act = torch.rand(channels, side, side).numpy()
+        named.append(
+            (
+                f"montage of {channels} channels {side}x{side}",
+                lambda a=act: make_montage(a, normalise="channel", order="mean"),
+            )
+        )
+    return interleaved(engine, named, repeat)
+
+
+@dataclass(frozen=True)
+class BenchReport:
+    device: str
+    ratio: float  # the live update over a bare forward of the default model
+    sections: dict[str, list[Figure]]
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "device": self.device,
+            "ratio": round(self.ratio, 3),
+            "sections": {
+                name: {f.name: f.as_dict() for f in figures}
+                for name, figures in self.sections.items()
+            },
+        }
+
+
+def run_bench(
+    archs: Sequence[str] = BENCH_ARCHS,
+    *,
+    device: str | None = None,
+    repeat: int = 15,
+    sections: Sequence[str] = BENCH_SECTIONS,
+    progress: Callable[[str], None] = lambda line: print(line, file=sys.stderr, flush=True),
+) -> BenchReport:
+    """Run the chosen sections; the live section always runs (it gives the headline)."""
+    from cnnviz.core.device import device_label, resolve_device
+
+    started = time.perf_counter()
+
+    def say(section: str) -> None:
+        progress(f"bench: {section} (after {time.perf_counter() - started:.0f} s)")
+
+    results: dict[str, list[Figure]] = {}
+    say("live")
+    results["live"] = bench_live(device, repeat)
+    runners: dict[str, Callable[[], list[Figure]]] = {
+        "forward": lambda: bench_forward(archs, device, repeat),
+        "layer": lambda: bench_layer_view(device, repeat),
+        "montage": lambda: bench_montage(device, repeat),
+    }
+    for section in sections:
+        if section in runners:
+            say(section)
+            results[section] = runners[section]()
+    say("done")
+    live = results["live"][-1]
+    return BenchReport(device_label(resolve_device(device)), live.ratio, results)
+
+
+def format_report(report: BenchReport) -> str:
+    lines = [
+        f"device: {report.device}; torch {torch.__version__}, {torch.get_num_threads()} threads",
+        f"live update / bare forward: {report.ratio:.2f}x",
+        f"{'what':<62} {'min':>8} {'median':>8} {'max':>8} {'x bare':>7}",
+    ]
+    for section, figures in report.sections.items():
+        lines.append(f"[{section}]")
+        for f in figures:
+            flag = "  noisy" if f.noisy else ""
+            lines.append(
+                f"{f.name:<62} {f.min_ms:>8.2f} {f.median_ms:>8.2f} {f.max_ms:>8.2f}"
+                f" {f.ratio:>7.2f}{flag}"
+            )
     return "\n".join(lines)
