@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import os
 from typing import Any
 
 MONTAGE_COLORMAPS = ("viridis", "magma", "inferno", "grey")
@@ -68,6 +69,27 @@ def _check_layer(engine: Any, name: str) -> None:
     raise CliError(f"{engine.spec.name} has no layer {name!r}; {hint}")
 
 
+def _check_outputs(args: argparse.Namespace, *flags: str) -> None:
+    """Refuse bad output paths and scales before the (slow) model is loaded."""
+    from cnnviz.cli.common import CliError
+    from cnnviz.core.inspect.export import ExportError, check_output_path
+
+    if args.scale < 0:
+        raise CliError(f"--scale must be 0 (automatic) or a positive integer, not {args.scale}")
+    for flag in flags:
+        path = getattr(args, flag)
+        if path:
+            try:
+                check_output_path(path)
+            except ExportError as exc:
+                raise CliError(f"--{flag}: {exc}") from exc
+
+
+def _weights_label(engine: Any) -> str:
+    path = engine.weights.path
+    return os.path.basename(path) if path else f"{engine.spec.name} weights"
+
+
 def run_features(args: argparse.Namespace) -> int:
     """Montage PNG and/or .npy of one layer for one image."""
     from cnnviz.cli.common import CliError, load_engine
@@ -79,13 +101,17 @@ def run_features(args: argparse.Namespace) -> int:
         save_montage_png,
     )
     from cnnviz.core.session import LayerSettings
+    from cnnviz.core.zoo.weights import require_finite_weights
 
+    _check_outputs(args, "out", "npy")
     try:
         image = load_image(args.image)
     except ImageLoadError as exc:
         raise CliError(str(exc)) from exc
     engine = load_engine(args)
     _check_layer(engine, args.layer)
+    # NaN/inf weights give maps of noise (all NaN, or NaN from inf - inf): refuse, naming them.
+    require_finite_weights(engine.model, _weights_label(engine))
     view = build_layer_view(engine, image, LayerSettings(args.layer, args.normalise, args.order))
     print(view.description.summary())
     stats = view.stats
@@ -103,8 +129,8 @@ def run_features(args: argparse.Namespace) -> int:
             f"(×{scale}) -> {args.out}"
         )
     if args.npy:
-        save_activations_npy(view.activation, args.npy)
-        print(f"  activations {view.activation.shape} float32 -> {args.npy}")
+        written = save_activations_npy(view.activation, args.npy)
+        print(f"  activations {view.activation.shape} float32 -> {written}")
     return 0
 
 
@@ -122,6 +148,7 @@ def run_filters(args: argparse.Namespace) -> int:
         tile_patches,
     )
 
+    _check_outputs(args, "out")
     engine = load_engine(args)
     _check_layer(engine, args.layer)
     module = dict(engine.model.named_modules()).get(args.layer)

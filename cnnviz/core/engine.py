@@ -46,6 +46,7 @@ class Prediction:
     activations: dict[str, np.ndarray] = field(default_factory=dict)  # layer -> (C, H, W)
     mix_weights: tuple[float, float] | None = None
     notice: str | None = None  # e.g. "CUDA ran out of memory; now running on the CPU"
+    non_finite: bool = False  # NaN or infinite logits: probabilities and ranking mean nothing
 
 
 class Engine:
@@ -148,6 +149,7 @@ class Engine:
             device=str(self.device),
             activations=activations,
             notice=notice,
+            non_finite=not bool(torch.isfinite(logits).all()),
         )
 
     def top_classes(self, probabilities: torch.Tensor, k: int) -> tuple[ClassScore, ...]:

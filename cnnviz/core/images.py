@@ -8,10 +8,8 @@ the file's extension), and the size must fit the pixel budget (MAX_PIXELS, MAX_A
 
 from __future__ import annotations
 
-import errno
 import io
 import os
-import stat
 import warnings
 from collections.abc import Callable
 from typing import BinaryIO, TypeVar
@@ -20,6 +18,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from cnnviz.core.errors import UserError
+from cnnviz.core.files import mode_problem, os_error_problem, path_problem
 
 T = TypeVar("T")
 
@@ -74,34 +73,6 @@ def _allowed_formats() -> list[str]:
     return [name for name in RASTER_FORMATS if name in Image.OPEN]
 
 
-def _stat_error(exc: OSError, path: str, label: str) -> ImageLoadError:
-    if exc.errno == errno.ELOOP:
-        return ImageLoadError(f"{label}: symbolic link loop (the link leads back to itself)")
-    if isinstance(exc, (FileNotFoundError, NotADirectoryError)):
-        if os.path.islink(path):
-            return ImageLoadError(f"{label}: broken symbolic link (its target does not exist)")
-        return ImageLoadError(f"{label}: file not found")
-    if isinstance(exc, PermissionError):
-        return ImageLoadError(f"{label}: permission denied")
-    return ImageLoadError(f"{label}: cannot read the file ({exc.strerror or type(exc).__name__})")
-
-
-def _not_regular(mode: int, label: str) -> ImageLoadError | None:
-    if stat.S_ISREG(mode):
-        return None
-    if stat.S_ISDIR(mode):
-        return ImageLoadError(f"{label}: is a folder, not an image")
-    if stat.S_ISFIFO(mode):
-        kind = "a named pipe (FIFO)"
-    elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        kind = "a device"
-    elif stat.S_ISSOCK(mode):
-        kind = "a socket"
-    else:
-        kind = "not a regular file"
-    return ImageLoadError(f"{label}: is {kind}, not an image file")
-
-
 def open_regular_file(path: str | os.PathLike[str]) -> BinaryIO:
     """`path` opened for reading if it is a regular file (symlinks followed); else ImageLoadError.
 
@@ -110,18 +81,18 @@ def open_regular_file(path: str | os.PathLike[str]) -> BinaryIO:
     """
     path = os.fspath(path)
     label = os.path.basename(path)
+    problem = path_problem(path, "an image")
+    if problem is not None:
+        raise ImageLoadError(f"{label}: {problem}")
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
     try:
-        problem = _not_regular(os.stat(path).st_mode, label)
-        if problem is not None:
-            raise problem
-        flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
         fd = os.open(path, flags | getattr(os, "O_BINARY", 0))
     except OSError as exc:
-        raise _stat_error(exc, path, label) from exc
-    problem = _not_regular(os.fstat(fd).st_mode, label)
+        raise ImageLoadError(f"{label}: {os_error_problem(exc, path)}") from exc
+    problem = mode_problem(os.fstat(fd).st_mode, "an image")
     if problem is not None:
         os.close(fd)
-        raise problem
+        raise ImageLoadError(f"{label}: {problem}")
     return os.fdopen(fd, "rb")
 
 

@@ -170,7 +170,7 @@ def test_fifo_is_refused_without_blocking(tmp_path, loader):
 
     box = _call_within(5, lambda: loader(fifo), unblock)
     assert isinstance(box.get("error"), ImageLoadError)
-    assert str(box["error"]) == "photo.jpg: is a named pipe (FIFO), not an image file"
+    assert str(box["error"]) == "photo.jpg: is a named pipe (FIFO), not an image"
 
 
 @pytest.mark.skipif(os.name != "posix", reason="symbolic links and /dev/null")
@@ -185,7 +185,7 @@ def test_each_kind_of_bad_path_has_its_own_message(tmp_path, loader):
         tmp_path / "dangling.png": "dangling.png: broken symbolic link (its target does not exist)",
         tmp_path / "missing.png": "missing.png: file not found",
         tmp_path / "album.jpg": "album.jpg: is a folder, not an image",
-        Path("/dev/null"): "null: is a device, not an image file",
+        Path("/dev/null"): "null: is a device, not an image",
     }
     for path, message in expected.items():
         with pytest.raises(ImageLoadError) as info:

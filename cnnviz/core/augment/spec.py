@@ -11,8 +11,10 @@ names are accepted too, so lines copied from :func:`to_python` parse back.
 from __future__ import annotations
 
 import ast
+import io
 import math
 import re
+import tokenize
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -28,8 +30,10 @@ from cnnviz.core.augment.catalog import (
     torchvision_defaults,
 )
 from cnnviz.core.errors import UserError
+from cnnviz.core.files import clip
 
 MAX_SPEC_CHARS = 10_000
+MAX_NUMBER_CHARS = 50
 _ENUMS = {"interpolation": v2.InterpolationMode, "policy": v2.AutoAugmentPolicy}
 # "range" parameters that are (x, y) pairs, not [lo, hi] intervals.
 _POINT_PAIRS = frozenset({"translate", "center"})
@@ -268,8 +272,25 @@ def _literal(node: ast.expr, name: str, key: str) -> Any:
         ) from None
 
 
+def _long_number(part: str) -> str | None:
+    """The first number literal in `part` longer than MAX_NUMBER_CHARS, if any."""
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(part).readline):
+            if token.type == tokenize.NUMBER and len(token.string) > MAX_NUMBER_CHARS:
+                return token.string
+    except (tokenize.TokenError, SyntaxError):
+        return None  # ast.parse below reports the syntax error
+    return None
+
+
 def _parse_part(part: str, number: int) -> TransformCall:
-    where = f'part {number}: "{part}"'
+    where = f'part {number}: "{clip(part, 80)}"'
+    # Python refuses to parse integers of more than 4300 digits, calling it a syntax error.
+    if (long := _long_number(part)) is not None:
+        raise SpecError(
+            f"a number of {len(long)} characters is too long (at most {MAX_NUMBER_CHARS}) "
+            f"in {where}"
+        )
     try:
         node = ast.parse(part, mode="eval").body
     except (SyntaxError, ValueError, MemoryError, RecursionError):
