@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import math
 import sys
@@ -75,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _check_bench_args(args: argparse.Namespace) -> None:
     """CliError for bench arguments run_bench would trip over: archs, device, repeat."""
     from cnnviz.core.device import DeviceError, resolve_device
-    from cnnviz.core.zoo.registry import UnknownArchError, get_arch
+    from cnnviz.core.zoo.registry import UnknownArchError, all_archs, get_arch
 
     if args.repeat < 1:
         raise CliError(f"--repeat must be at least 1, not {args.repeat}")
@@ -83,7 +84,11 @@ def _check_bench_args(args: argparse.Namespace) -> None:
         try:
             get_arch(arch)
         except UnknownArchError as exc:
-            raise CliError(f"--archs: {exc}") from exc
+            close = difflib.get_close_matches(arch, all_archs(), n=3, cutoff=0.6)
+            hint = f"close: {', '.join(close)}; " if close else ""
+            raise CliError(
+                f"--archs: unknown architecture {arch!r} ({hint}see `cnnviz models`)"
+            ) from exc
     try:
         resolve_device(args.device)
     except DeviceError as exc:
