@@ -294,3 +294,14 @@ def test_predict_refuses_postscript_and_extreme_aspect(capsys, tmp_path, digit):
     assert len(errors) == 2
     assert errors[0].startswith("cnnviz: error: photo.png: is PostScript (EPS/PS)")
     assert errors[1].startswith("cnnviz: error: strip.png: 1x100000 is too elongated")
+
+
+def test_gui_weights_path_is_checked_before_the_window_starts(capsys, tmp_path, window_starts):
+    missing = tmp_path / "w.pth"
+    assert _one_error(capsys, ["gui", "--weights", str(missing)]) == (
+        f"--weights: {missing}: file not found"
+    )
+    assert _one_error(capsys, ["gui", "--weights", str(tmp_path)]) == (
+        f"--weights: {tmp_path}: is a folder, not a weights file"
+    )
+    assert window_starts == []

@@ -115,9 +115,8 @@ def _load_torch(path: Path) -> object:
     except MemoryError as exc:
         raise WeightsError(f"{path.name}: not a readable weights file (too large)") from exc
     except Exception as exc:  # noqa: BLE001 - a damaged pickle can raise any type; none ran code
-        raise WeightsError(
-            f"{path.name}: not a readable weights file ({type(exc).__name__}: {clip(_short(exc))})"
-        ) from exc
+        detail = f"{type(exc).__name__}: {clip(_short(exc), 100)}"
+        raise WeightsError(f"{path.name}: not a readable weights file ({detail})") from exc
 
 
 def _load_safetensors(path: Path) -> dict[str, torch.Tensor]:
