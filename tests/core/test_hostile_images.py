@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import EpsImagePlugin, Image, ImageFile
 
-from cnnviz.core.augment.pipeline import AugmentPipeline, build_pipeline
+from cnnviz.core.augment.pipeline import AugmentPipeline, SpecError, build_pipeline
 from cnnviz.core.images import (
     MAX_ASPECT_RATIO,
     ImageLoadError,
@@ -195,3 +195,12 @@ def test_each_kind_of_bad_path_has_its_own_message(tmp_path, loader):
 
 def test_check_image_file_accepts_a_real_photo(samples_dir, no_decoding):
     assert check_image_file(samples_dir / "cat.jpg") is None  # and decoded nothing
+
+
+def test_an_augmentation_cannot_make_an_elongated_image(samples_dir):
+    # The spec is valid (sizes up to 4096), but the model's resize would make it 256 x 1048576.
+    pipeline = build_pipeline("Resize(size=[1, 4096])")
+    with pytest.raises(SpecError, match=r"the augmented image is 4096x1, too elongated"):
+        pipeline.apply(load_image(samples_dir / "cat.jpg"), seed=0)
+    wide = build_pipeline("Resize(size=[64, 2048])").apply(Image.new("RGB", (9, 9)), seed=0)
+    assert tuple(wide.image.shape) == (3, 64, 2048)  # 32:1 is still accepted
