@@ -139,10 +139,10 @@ def _pickle_globals(data: bytes) -> Iterator[str]:
             yield f"{recent[-2]}.{recent[-1]}"
         elif opcode.name == "MEMOIZE" and recent:
             memo[len(memo)] = recent[-1]
-        elif opcode.name in ("PUT", "BINPUT", "LONG_BINPUT") and recent:
-            memo[int(arg)] = recent[-1]
-        elif opcode.name in ("GET", "BINGET", "LONG_BINGET"):
-            recent.append(memo.get(int(arg)))
+        elif opcode.name in ("PUT", "BINPUT", "LONG_BINPUT") and recent and isinstance(arg, int):
+            memo[arg] = recent[-1]
+        elif opcode.name in ("GET", "BINGET", "LONG_BINGET") and isinstance(arg, int):
+            recent.append(memo.get(arg))
         elif isinstance(arg, str):
             recent.append(arg)
         elif opcode.name not in ("FRAME", "PROTO"):
