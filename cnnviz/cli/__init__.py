@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
+import math
 import sys
 from collections.abc import Sequence
 
@@ -92,9 +94,37 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _check_bench_args(args: argparse.Namespace) -> None:
+    """CliError for bench arguments run_bench would trip over: archs, device, repeat."""
+    from cnnviz.core.device import DeviceError, resolve_device
+    from cnnviz.core.zoo.registry import UnknownArchError, all_archs, get_arch
+
+    if args.repeat < 1:
+        raise CliError(f"--repeat must be at least 1, not {args.repeat}")
+    unknown = [s for s in args.sections.split(",") if s and s not in BENCH_SECTIONS]
+    if unknown:
+        raise CliError(
+            f"--sections: unknown {unknown[0]!r} (choose from {', '.join(BENCH_SECTIONS)})"
+        )
+    for arch in (a for a in args.archs.split(",") if a):
+        try:
+            get_arch(arch)
+        except UnknownArchError as exc:
+            close = difflib.get_close_matches(arch, all_archs(), n=3, cutoff=0.6)
+            hint = f"close: {', '.join(close)}; " if close else ""
+            raise CliError(
+                f"--archs: unknown architecture {arch!r} ({hint}see `cnnviz models`)"
+            ) from exc
+    try:
+        resolve_device(args.device)
+    except DeviceError as exc:
+        raise CliError(f"--device: {exc}") from exc
+
+
 def _run_bench(args: argparse.Namespace) -> int:
     from cnnviz.cli.bench import format_report, run_bench
 
+    _check_bench_args(args)
     report = run_bench(
         tuple(a for a in args.archs.split(",") if a),
         device=args.device,
@@ -121,9 +151,35 @@ def add_gui_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_gui(args: argparse.Namespace) -> int:
+    _check_gui_args(args)
     from cnnviz.app import run_app
 
     return run_app(args)
+
+
+def _check_gui_args(args: argparse.Namespace) -> None:
+    """Refuse bad --image/--mix/--weights/--augment before the window starts (no Qt, no model).
+
+    Only what is given is checked, so that a bare `cnnviz` imports nothing heavy here.
+    """
+    for flag in ("image", "mix"):
+        value = getattr(args, flag, None)
+        if value is not None:
+            from cnnviz.core.images import ImageLoadError, check_image_file
+
+            try:
+                check_image_file(value)
+            except ImageLoadError as exc:
+                raise CliError(f"--{flag}: {exc}") from exc
+    weights = getattr(args, "weights", None)
+    if weights is not None:
+        from cnnviz.core.files import path_problem
+
+        problem = path_problem(weights, "a weights file")
+        if problem is not None:
+            raise CliError(f"--weights: {weights}: {problem}")
+    if getattr(args, "augment", None) or getattr(args, "mix", None):
+        _parse_augment(args)
 
 
 def _run_models(args: argparse.Namespace) -> int:
@@ -172,33 +228,61 @@ def _run_predict(args: argparse.Namespace) -> int:
         prediction = lab.prediction if lab is not None else engine.predict(image, topk=args.topk)
         if prediction.notice:
             print(f"cnnviz: {prediction.notice}", file=sys.stderr)
+        non_finite = prediction.non_finite or (lab is not None and lab.baseline.non_finite)
+        if non_finite:
+            print(
+                f"cnnviz: warning: {path}: the model's outputs are NaN or infinite (do its "
+                "weights hold NaN or infinite values?); the probabilities and ranking mean nothing",
+                file=sys.stderr,
+            )
         if args.json:
             record = {
                 "image": path,
                 "arch": engine.spec.name,
                 "weights": engine.weights.as_dict(),
                 "device": prediction.device,
+                "non_finite": non_finite,
                 "predictions": [c.as_dict() for c in prediction.top],
             }
             if lab is not None:
                 record["augment"] = lab.as_dict()
-            print(json.dumps(record))
+            # Strict JSON: NaN and infinities (not JSON) become null; "non_finite" says why.
+            print(json.dumps(_json_safe(record), allow_nan=False))
         else:
             _print_prediction(path, engine, prediction, lab)
     return status
 
 
+def _json_safe(value: object) -> object:
+    """`value` with every NaN or infinite float replaced by None, recursively."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
 def _parse_augment(args: argparse.Namespace):
+    """The --augment spec, checked against --mix: CliError blames the flag that is wrong."""
     if not args.augment:
         if args.mix:
             raise CliError("--mix needs --augment with MixUp or CutMix")
         return None
+    from cnnviz.core.augment.catalog import catalog_entry
     from cnnviz.core.augment.spec import SpecError, parse_spec
 
     try:
-        return parse_spec(args.augment)
+        spec = parse_spec(args.augment)
     except SpecError as exc:
         raise CliError(f"--augment: {exc}") from exc
+    mixing = [name for name in spec.names if catalog_entry(name).needs_second_image]
+    if mixing and not args.mix:
+        raise CliError(f"--augment: {mixing[0]} needs a second image; give it with --mix IMAGE")
+    if args.mix and not mixing:
+        raise CliError("--mix is given, but --augment has no MixUp or CutMix to use it")
+    return spec
 
 
 def _augmented(engine, image, spec, seed: int, mix, topk: int):

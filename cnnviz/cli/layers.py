@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -60,6 +61,27 @@ def _check_layer(engine: Engine, name: str) -> None:
     require_layer(name, names, engine.spec.name, convs=conv_layers(engine.model))
 
 
+def _check_outputs(args: argparse.Namespace, *flags: str) -> None:
+    """Refuse bad output paths and scales before the (slow) model is loaded."""
+    from cnnviz.cli.common import CliError
+    from cnnviz.core.inspect.export import ExportError, check_output_path
+
+    if args.scale < 0:
+        raise CliError(f"--scale must be 0 (automatic) or a positive integer, not {args.scale}")
+    for flag in flags:
+        path = getattr(args, flag)
+        if path:
+            try:
+                check_output_path(path)
+            except ExportError as exc:
+                raise CliError(f"--{flag}: {exc}") from exc
+
+
+def _weights_label(engine: Any) -> str:
+    path = engine.weights.path
+    return os.path.basename(path) if path else f"{engine.spec.name} weights"
+
+
 def run_features(args: argparse.Namespace) -> int:
     """Montage PNG and/or .npy of one layer for one image."""
     from cnnviz.cli.common import CliError, load_engine
@@ -67,13 +89,17 @@ def run_features(args: argparse.Namespace) -> int:
     from cnnviz.core.inspect.export import auto_scale, save_activations_npy, save_montage_png
     from cnnviz.core.inspect.settings import LayerSettings
     from cnnviz.core.inspect.view import build_layer_view
+    from cnnviz.core.zoo.weights import require_finite_weights
 
+    _check_outputs(args, "out", "npy")
     try:
         image = load_image(args.image)
     except ImageLoadError as exc:
         raise CliError(str(exc)) from exc
     engine = load_engine(args)
     _check_layer(engine, args.layer)
+    # NaN/inf weights give maps of noise (all NaN, or NaN from inf - inf): refuse, naming them.
+    require_finite_weights(engine.model, _weights_label(engine))
     settings = LayerSettings(args.layer, args.normalise, args.order, frozenset({"maps", "stats"}))
     view = build_layer_view(engine, image, settings)
     print(view.description.summary())
@@ -93,8 +119,8 @@ def run_features(args: argparse.Namespace) -> int:
             f"(×{scale}) -> {args.out}"
         )
     if args.npy:
-        save_activations_npy(view.activation, args.npy)
-        print(f"  activations {view.activation.shape} float32 -> {args.npy}")
+        written = save_activations_npy(view.activation, args.npy)
+        print(f"  activations {view.activation.shape} float32 -> {written}")
     return 0
 
 
@@ -112,6 +138,7 @@ def run_filters(args: argparse.Namespace) -> int:
     )
     from cnnviz.core.inspect.filters import first_layer_patches, kernel_grid
 
+    _check_outputs(args, "out")
     engine = load_engine(args)
     _check_layer(engine, args.layer)
     module = dict(engine.model.named_modules()).get(args.layer)

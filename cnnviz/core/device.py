@@ -52,6 +52,10 @@ def resolve_device(name: str | None) -> torch.device:
         raise DeviceError("Apple MPS was requested but is not available")
     elif device.type not in ("cpu", "cuda", "mps"):
         raise DeviceError(f"unsupported device {name!r} (use cpu, cuda or mps)")
+    if device.type in ("cpu", "mps") and device.index not in (None, 0):
+        # torch.device("cpu:5") is accepted by torch and silently means the one CPU device.
+        which = "CPU" if device.type == "cpu" else "Apple MPS"
+        raise DeviceError(f"there is no {which} device {device.index} (use {device.type})")
     return device
 
 

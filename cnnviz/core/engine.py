@@ -48,6 +48,7 @@ class Prediction:
     forward_ms: float
     device: str
     notice: str | None = None  # e.g. "CUDA ran out of memory; now running on the CPU"
+    non_finite: bool = False  # NaN or infinite logits: probabilities and ranking mean nothing
 
 
 def as_pil(image: Image.Image | torch.Tensor) -> Image.Image:
@@ -177,6 +178,7 @@ class Engine:
             forward_ms=elapsed_ms,
             device=str(self.device),
             notice=notice,
+            non_finite=not bool(torch.isfinite(logits).all()),
         )
         return prediction, seen
 

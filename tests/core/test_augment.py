@@ -143,7 +143,9 @@ def test_torchvision_rejections_are_spec_errors_when_the_pipeline_is_built():
         ("RandomInvert(p=1.0)" + " " * 10_001, "spec is too long"),
         ("RandomHorizontalFlip(p=1e999)", "RandomHorizontalFlip: p must be a number"),
         ("RandomHorizontalFlip(p=10**400)", "RandomHorizontalFlip: p must be a literal"),
-        ("RandomHorizontalFlip(p=" + "9" * 400 + ")", "RandomHorizontalFlip: p must be a number"),
+        ("RandomHorizontalFlip(p=" + "9" * 400 + ")", "a number of 400 characters is too long"),
+        ("RandomRotation(degrees=" + "9" * 5000 + ")",
+         "a number of 5000 characters is too long (at most 50) in part 1"),
     ],
 )  # fmt: skip
 def test_spec_errors_name_the_bad_part(text, expected, monkeypatch):

@@ -32,6 +32,7 @@ from torchvision.transforms.v2 import functional as F
 
 from cnnviz.core.augment.catalog import catalog_entry
 from cnnviz.core.augment.spec import AugmentSpec, SpecError, TransformCall, format_call
+from cnnviz.core.images import MAX_ASPECT_RATIO
 
 ImageInput = PILImage.Image | torch.Tensor
 
@@ -183,10 +184,21 @@ class AugmentPipeline:
             except (TypeError, ValueError, RuntimeError, IndexError) as exc:
                 raise SpecError(f"{call.name} failed on this image: {exc}") from exc
             steps.append(step)
+        _check_aspect(x.shape[-1], x.shape[-2])
         if x.shape[0] == 1:
             x = tv_tensors.Image(x.expand(3, -1, -1))
             steps.append("grey image repeated to 3 channels for the model")
         return AugmentOutcome(x.as_subclass(torch.Tensor).contiguous(), weights, tuple(steps))
+
+
+def _check_aspect(width: int, height: int) -> None:
+    # The same bound as for loaded images (see cnnviz.core.images): the model's resize would
+    # blow up e.g. Resize(size=[1, 4096]) to a 256 x 1-million-pixel tensor, 3 GB.
+    if max(width, height) > MAX_ASPECT_RATIO * min(width, height):
+        raise SpecError(
+            f"the augmented image is {width}x{height}, too elongated for a model (at most "
+            f"{MAX_ASPECT_RATIO}:1)"
+        )
 
 
 def build_pipeline(spec: AugmentSpec) -> AugmentPipeline:

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import ast
 import enum
+import io
 import math
 import re
+import tokenize
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -27,9 +29,11 @@ from cnnviz.core.augment.catalog import (
     torchvision_defaults,
 )
 from cnnviz.core.errors import UserError
+from cnnviz.core.files import clip
 from cnnviz.core.requests import ImageSource
 
 MAX_SPEC_CHARS = 10_000
+MAX_NUMBER_CHARS = 50
 # torchvision's enum parameters: class name and the string values a spec writes.
 _ENUMS: dict[str, tuple[str, tuple[str, ...]]] = {
     "interpolation": (
@@ -259,8 +263,25 @@ def _literal(node: ast.expr, name: str, key: str) -> Any:
         ) from None
 
 
+def _long_number(part: str) -> str | None:
+    """The first number literal in `part` longer than MAX_NUMBER_CHARS, if any."""
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(part).readline):
+            if token.type == tokenize.NUMBER and len(token.string) > MAX_NUMBER_CHARS:
+                return token.string
+    except (tokenize.TokenError, SyntaxError):
+        return None  # ast.parse below reports the syntax error
+    return None
+
+
 def _parse_part(part: str, number: int) -> TransformCall:
-    where = f'part {number}: "{part}"'
+    where = f'part {number}: "{clip(part, 80)}"'
+    # Python refuses to parse integers of more than 4300 digits, calling it a syntax error.
+    if (long := _long_number(part)) is not None:
+        raise SpecError(
+            f"a number of {len(long)} characters is too long (at most {MAX_NUMBER_CHARS}) "
+            f"in {where}"
+        )
     try:
         node = ast.parse(part, mode="eval").body
     except (SyntaxError, ValueError, MemoryError, RecursionError):

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import errno
 import math
+import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import suppress
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
 from PIL import Image
 
+from cnnviz.core.errors import UserError
 from cnnviz.core.inspect.colormaps import apply_colormap
 
 if TYPE_CHECKING:  # both import torch, which this module (used by Qt panels) must not
@@ -18,6 +22,67 @@ if TYPE_CHECKING:  # both import torch, which this module (used by Qt panels) mu
     from cnnviz.core.inspect.montage import Montage
 
 EXPORT_GAP = (255, 255, 255)
+# An exported picture is at most this many pixels (about 8000 x 8000, 192 MB as RGB): an
+# absurd --scale once asked numpy for 129 GiB.
+MAX_EXPORT_PIXELS = 64_000_000
+_WRITE_ERRORS = {
+    getattr(errno, name): reason
+    for name, reason in (
+        ("ENOSPC", "no space left on the device"),
+        ("EDQUOT", "disk quota exceeded"),
+        ("EACCES", "permission denied"),
+        ("EPERM", "permission denied"),
+        ("EROFS", "read-only file system"),
+        ("ENOENT", "its folder does not exist"),
+        ("EISDIR", "it is a folder"),
+    )
+    if hasattr(errno, name)
+}
+
+
+class ExportError(UserError):
+    """An output file that cannot be written, or would be unreasonably large."""
+
+
+def check_output_path(path: str | os.PathLike[str]) -> None:
+    """ExportError unless a file can be created at `path`: its folder exists, it is no folder."""
+    target = Path(path)
+    if target.is_dir():
+        raise ExportError(f"cannot write {path}: it is a folder")
+    folder = target.parent
+    if not folder.is_dir():
+        raise ExportError(f"cannot write {path}: the folder {folder} does not exist")
+
+
+def _write_file(path: str | Path, write: Callable[[BinaryIO], None]) -> Path:
+    """Write through `write`; ExportError with the reason, and no half-written file, on failure."""
+    check_output_path(path)
+    existed = os.path.lexists(path)
+    try:
+        with open(path, "wb") as f:
+            write(f)
+    except OSError as exc:
+        if not existed:
+            with suppress(OSError):
+                os.unlink(path)
+        reason = _WRITE_ERRORS.get(exc.errno, exc.strerror or type(exc).__name__)
+        raise ExportError(f"cannot write {path}: {reason}") from exc
+    return Path(path)
+
+
+def check_scale(shape: tuple[int, ...], scale: int) -> None:
+    """ExportError unless an image of `shape`, each pixel drawn scale x scale, fits the cap."""
+    height, width = shape[:2]
+    if scale < 1:
+        raise ExportError(f"scale must be at least 1, got {scale}")
+    if height * width * scale * scale <= MAX_EXPORT_PIXELS:
+        return
+    most = math.isqrt(MAX_EXPORT_PIXELS // max(1, height * width))
+    advice = f"use a scale of at most {most}" if most >= 1 else "the picture is too large"
+    raise ExportError(
+        f"scale {scale} would make a {width * scale}x{height * scale} picture, more than "
+        f"{MAX_EXPORT_PIXELS // 1_000_000} megapixels; {advice}"
+    )
 
 
 def parse_channels(text: str, count: int) -> list[int]:
@@ -115,10 +180,12 @@ def auto_scale(shape: tuple[int, ...], cell: tuple[int, int], *, target: int = 3
 
 
 def _save_rgb(rgb: np.ndarray, path: str | Path, scale: int) -> Path:
+    check_scale(rgb.shape, scale)  # before np.repeat allocates
+    check_output_path(path)
     if scale > 1:
         rgb = np.repeat(np.repeat(rgb, scale, axis=0), scale, axis=1)
-    Image.fromarray(rgb).save(path, format="PNG")
-    return Path(path)
+    image = Image.fromarray(rgb)
+    return _write_file(path, lambda f: image.save(f, format="PNG"))
 
 
 def save_montage_png(
@@ -141,6 +208,9 @@ def save_patches_png(patches: np.ndarray, path: str | Path, *, scale: int = 1) -
 
 
 def save_activations_npy(activation: np.ndarray, path: str | Path) -> Path:
-    """Write the raw activation array unchanged as .npy."""
-    np.save(path, np.asarray(activation), allow_pickle=False)
-    return Path(path)
+    """Write the raw activation array unchanged as .npy (the suffix added, as np.save does)."""
+    array = np.asarray(activation)
+    path = Path(path)
+    if path.suffix != ".npy":
+        path = path.with_name(path.name + ".npy")
+    return _write_file(path, lambda f: np.save(f, array, allow_pickle=False))

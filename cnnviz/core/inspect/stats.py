@@ -46,7 +46,13 @@ def activation_stats(act: torch.Tensor | np.ndarray, *, bins: int = HISTOGRAM_BI
     dead = np.flatnonzero(channel_max <= 0)
     # float64 accumulation: float32 sums over millions of values drift visibly.
     values = per_channel.astype(np.float64)
-    counts, edges = np.histogram(array, bins=bins)
+    finite = np.isfinite(array)
+    if finite.all():
+        counts, edges = np.histogram(array, bins=bins)
+    elif finite.any():  # NaN/inf (weights gone bad) would make the automatic range invalid
+        counts, edges = np.histogram(array[finite], bins=bins)
+    else:
+        counts, edges = np.zeros(bins, np.int64), np.linspace(0, 1, bins + 1, dtype=np.float32)
     return LayerStats(
         mean=float(values.mean()),
         std=float(values.std()),

@@ -9,7 +9,7 @@ import re
 import tempfile
 import urllib.error
 import urllib.request
-import zipfile
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum
@@ -19,6 +19,8 @@ import torch
 from torch import nn
 
 from cnnviz.core.errors import UserError
+from cnnviz.core.files import clip, path_problem
+from cnnviz.core.zoo.file_checks import pickled_code, safetensors_problem
 from cnnviz.core.zoo.models import efficientnet_lite
 from cnnviz.core.zoo.registry import ArchSpec
 
@@ -76,28 +78,61 @@ def sha256_of(path: str | os.PathLike[str]) -> str:
 
 
 def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
-    """Tensors from a .safetensors or torch file, never running code stored in it."""
-    path = Path(path)
-    if not path.is_file():
-        raise WeightsError(f"weights file not found: {path}")
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
+    """Tensors from a .safetensors or torch file, never running code stored in it.
 
-            loaded: object = load_file(str(path))
-        else:
-            loaded = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
-        if found is None:
-            raise WeightsError(f"{path.name}: not a readable weights file (corrupt data)") from exc
-        raise WeightsError(
-            f"{path.name}: refused to load, the file holds pickled code ({found.group(1)}), "
-            "not just tensors; cnnviz never runs code from a weights file"
-        ) from exc
-    except (RuntimeError, OSError, EOFError, ValueError, zipfile.BadZipFile) as exc:
-        raise WeightsError(f"{path.name}: not a readable weights file ({_short(exc)})") from exc
+    Any malformed file gives one short WeightsError: the safetensors header is checked before
+    the library reads it, and torch's weights-only unpickler (which runs no code) may raise
+    anything on a damaged pickle, so all of it is caught.
+    """
+    path = Path(path)
+    problem = path_problem(path, "a weights file")
+    if problem == "file not found":
+        raise WeightsError(f"weights file not found: {path}")
+    if problem is not None:
+        raise WeightsError(f"{path.name}: {problem}")
+    if path.suffix == ".safetensors":
+        loaded: object = _load_safetensors(path)
+    else:
+        loaded = _load_torch(path)
     return _unwrap_state_dict(loaded, path.name)
+
+
+def _load_torch(path: Path) -> object:
+    try:
+        with warnings.catch_warnings():
+            # e.g. "Detected pickle protocol 4": noise about a file that is refused anyway.
+            warnings.simplefilter("ignore", UserWarning)
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        code = pickled_code(path)
+        if code:
+            raise WeightsError(
+                f"{path.name}: refused: the file holds code (it would call {', '.join(code)}), "
+                "not just tensors; cnnviz never runs code from a weights file"
+            ) from exc
+        raise WeightsError(
+            f"{path.name}: not a readable weights file (corrupt data or an unsupported pickle)"
+        ) from exc
+    except MemoryError as exc:
+        raise WeightsError(f"{path.name}: not a readable weights file (too large)") from exc
+    except Exception as exc:  # noqa: BLE001 - a damaged pickle can raise any type; none ran code
+        detail = f"{type(exc).__name__}: {clip(_short(exc), 100)}"
+        raise WeightsError(f"{path.name}: not a readable weights file ({detail})") from exc
+
+
+def _load_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    problem = safetensors_problem(path)
+    if problem is not None:
+        raise WeightsError(f"{path.name}: {problem}")
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, RuntimeError, ValueError, TypeError) as exc:
+        raise WeightsError(
+            f"{path.name}: damaged safetensors file ({clip(_short(exc), 120)})"
+        ) from exc
 
 
 def _unwrap_state_dict(loaded: object, label: str) -> dict[str, torch.Tensor]:
@@ -113,7 +148,17 @@ def _unwrap_state_dict(loaded: object, label: str) -> dict[str, torch.Tensor]:
         raise WeightsError(
             f"{label}: does not contain a state dict (a mapping of names to tensors)"
         )
+    empty = [str(k) for k, v in loaded.items() if v.is_meta]
+    if empty:
+        raise WeightsError(
+            f"{label}: {len(empty)} of {len(loaded)} tensors hold no values (meta tensors, "
+            f"e.g. {_names(empty)}): a model's outline, not trained weights"
+        )
     return {str(k).removeprefix("module."): v for k, v in loaded.items()}
+
+
+def _names(keys: list[str], n: int = 3) -> str:
+    return ", ".join(clip(k) for k in keys[:n])
 
 
 def apply_state_dict(model: nn.Module, state_dict: Mapping[str, torch.Tensor], label: str) -> None:
@@ -128,18 +173,46 @@ def apply_state_dict(model: nn.Module, state_dict: Mapping[str, torch.Tensor], l
     ]
     problems = []
     if missing:
-        problems.append(f"{len(missing)} missing (e.g. {', '.join(missing[:3])})")
+        problems.append(f"{len(missing)} missing (e.g. {_names(missing)})")
     if unexpected:
-        problems.append(f"{len(unexpected)} unexpected (e.g. {', '.join(unexpected[:3])})")
+        problems.append(f"{len(unexpected)} unexpected (e.g. {_names(unexpected)})")
     if wrong_shape:
-        problems.append(
-            f"{len(wrong_shape)} of the wrong shape (e.g. {'; '.join(wrong_shape[:2])})"
-        )
+        shown = "; ".join(clip(w, 80) for w in wrong_shape[:2])
+        problems.append(f"{len(wrong_shape)} of the wrong shape (e.g. {shown})")
     if problems:
         raise WeightsError(
             f"{label} does not fit {type(model).__name__}: " + ", ".join(problems) + " keys"
         )
-    model.load_state_dict(state_dict, strict=True)
+    try:
+        model.load_state_dict(state_dict, strict=True)
+    except (RuntimeError, TypeError, ValueError) as exc:  # e.g. sparse or complex tensors
+        raise WeightsError(
+            f"{label}: cannot be loaded into {type(model).__name__} ({clip(_short(exc), 120)})"
+        ) from exc
+
+
+class NonFiniteWeightsError(WeightsError):
+    """Weights holding NaN or infinite values, where a result built on them would be noise."""
+
+
+def non_finite_tensors(model: nn.Module) -> list[str]:
+    """Names of the model's floating-point parameters and buffers with a NaN or infinity."""
+    with torch.no_grad():
+        return [
+            name
+            for name, t in (*model.named_parameters(), *model.named_buffers())
+            if t.is_floating_point() and not bool(torch.isfinite(t).all())
+        ]
+
+
+def require_finite_weights(model: nn.Module, label: str) -> None:
+    """NonFiniteWeightsError naming a few tensors if any weight is NaN or infinite."""
+    bad = non_finite_tensors(model)
+    if bad:
+        raise NonFiniteWeightsError(
+            f"{label}: {len(bad)} weight tensors hold NaN or infinite values (e.g. "
+            f"{_names(bad)}); what the model computes from them means nothing"
+        )
 
 
 def _fit_file_to_arch(spec: ArchSpec, state_dict: dict[str, torch.Tensor]) -> dict:
@@ -237,33 +310,35 @@ def load_model(
     A failed or cancelled download also ends in random weights, with the reason attached.
     """
     model = spec.builder()
+    bundled = spec.bundled_path() if weights_file is None else None
+    cached = cached_path(spec) if weights_file is None and bundled is None else None
+    online = spec.torchvision_weights if allow_download else None
     if weights_file is not None:
         path = Path(weights_file)
         state = _fit_file_to_arch(spec, read_state_dict(path))
         apply_state_dict(model, state, path.name)
         info = WeightsInfo(Source.FILE, str(path), sha256_of(path), f"weights file {path.name}")
-    elif (path := spec.bundled_path()) is not None:
-        apply_state_dict(model, _fit_file_to_arch(spec, read_state_dict(path)), path.name)
-        info = WeightsInfo(Source.BUNDLED, str(path), sha256_of(path), spec.bundled_description)
-    elif (path := cached_path(spec)) is not None or (
-        allow_download and spec.torchvision_weights is not None
-    ):
+    elif bundled is not None:
+        apply_state_dict(model, _fit_file_to_arch(spec, read_state_dict(bundled)), bundled.name)
+        info = WeightsInfo(
+            Source.BUNDLED, str(bundled), sha256_of(bundled), spec.bundled_description
+        )
+    elif cached is not None or online is not None:
         source = Source.CACHE
-        if path is None:
-            dest = cache_dir() / os.path.basename(spec.torchvision_weights.url)
+        if cached is None:
+            assert online is not None
+            dest = cache_dir() / os.path.basename(online.url)
             try:
-                path = download(
-                    spec.torchvision_weights.url, dest, progress=progress, cancelled=cancelled
-                )
+                cached = download(online.url, dest, progress=progress, cancelled=cancelled)
             except WeightsError as exc:
                 model.eval()
                 return model, WeightsInfo(
                     Source.RANDOM, None, None, f"{exc}; {UNTRAINED}", untrained_reason=str(exc)
                 )
             source = Source.DOWNLOAD
-        apply_state_dict(model, read_state_dict(path), path.name)
+        apply_state_dict(model, read_state_dict(cached), cached.name)
         info = WeightsInfo(
-            source, str(path), sha256_of(path), f"torchvision {spec.torchvision_weights}"
+            source, str(cached), sha256_of(cached), f"torchvision {spec.torchvision_weights}"
         )
     else:
         info = WeightsInfo(Source.RANDOM, None, None, UNTRAINED)
