@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from PIL import EpsImagePlugin, Image, ImageFile
 
-from cnnviz.core.augment.pipeline import AugmentPipeline, SpecError, build_pipeline
+from cnnviz.core.augment.pipeline import AugmentPipeline, build_pipeline
+from cnnviz.core.augment.spec import SpecError, parse_spec
 from cnnviz.core.images import (
     MAX_ASPECT_RATIO,
     ImageLoadError,
@@ -123,7 +124,7 @@ def test_the_aspect_bound_is_inclusive(tmp_path):
 
 
 def test_random_resized_crop_never_sees_an_elongated_image(tmp_path, monkeypatch):
-    pipeline = build_pipeline("RandomResizedCrop(size=[224, 224])")
+    pipeline = build_pipeline(parse_spec("RandomResizedCrop(size=[224, 224])"))
     seen = []
     monkeypatch.setattr(AugmentPipeline, "apply", lambda self, image, **kw: seen.append(image))
     with pytest.raises(ImageLoadError, match="too elongated"):
@@ -135,7 +136,9 @@ def test_random_resized_crop_works_at_the_aspect_bound(tmp_path):
     path = tmp_path / "banner.png"
     rng = np.random.default_rng(0)
     Image.fromarray(rng.integers(0, 256, (8, 8 * MAX_ASPECT_RATIO, 3), dtype=np.uint8)).save(path)
-    outcome = build_pipeline("RandomResizedCrop(size=[224, 224])").apply(load_image(path), seed=3)
+    outcome = build_pipeline(parse_spec("RandomResizedCrop(size=[224, 224])")).apply(
+        load_image(path), seed=3
+    )
     assert tuple(outcome.image.shape) == (3, 224, 224)
 
 
@@ -199,8 +202,10 @@ def test_check_image_file_accepts_a_real_photo(samples_dir, no_decoding):
 
 def test_an_augmentation_cannot_make_an_elongated_image(samples_dir):
     # The spec is valid (sizes up to 4096), but the model's resize would make it 256 x 1048576.
-    pipeline = build_pipeline("Resize(size=[1, 4096])")
+    pipeline = build_pipeline(parse_spec("Resize(size=[1, 4096])"))
     with pytest.raises(SpecError, match=r"the augmented image is 4096x1, too elongated"):
         pipeline.apply(load_image(samples_dir / "cat.jpg"), seed=0)
-    wide = build_pipeline("Resize(size=[64, 2048])").apply(Image.new("RGB", (9, 9)), seed=0)
+    wide = build_pipeline(parse_spec("Resize(size=[64, 2048])")).apply(
+        Image.new("RGB", (9, 9)), seed=0
+    )
     assert tuple(wide.image.shape) == (3, 64, 2048)  # 32:1 is still accepted
