@@ -79,3 +79,10 @@ def _arm_screenshot(window, path: str, exit_code: dict[str, int]) -> None:
 
     window.sigResultShown.connect(on_result)
     window.sigErrorShown.connect(on_error)
+
+
+def window_rates(image: str) -> dict[str, object]:
+    """The window's live update rate (see cnnviz.qt.window_bench), for `cnnviz bench`."""
+    from cnnviz.qt.window_bench import measure
+
+    return measure(image).as_dict()

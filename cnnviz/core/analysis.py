@@ -58,6 +58,17 @@ class AnalysisRequest(Request[AnalysisResult]):
         """A model being loaded (or downloaded) serves every newer analysis of that model."""
         return isinstance(newer, AnalysisRequest) and newer.model == self.model
 
+    def shows_the_same_as(self, newer: Request[object]) -> bool:
+        """Only the lab's pipeline or seed changed: the same model, image and layer."""
+        return (
+            isinstance(newer, AnalysisRequest)
+            and newer.model == self.model
+            and newer.image == self.image
+            and newer.image_name == self.image_name
+            and newer.layer == self.layer
+            and newer.topk == self.topk
+        )
+
     def execute(self, session: Session, context: JobContext) -> AnalysisResult:
         """Load the model and image (both cached), classify, add the lab and the layer."""
         engine = session.engine_for(self.model, context)

@@ -89,3 +89,13 @@ class Request(ABC, Generic[R]):
         new image does not restart a download. By default an overtaken job is stopped.
         """
         return False
+
+    def shows_the_same_as(self, newer: Request[object]) -> bool:
+        """Whether this job's result may still be shown once `newer` has been submitted.
+
+        By default never: the result of an overtaken request is stale. A live analysis
+        during a slider drag differs from the newer one only in the lab's settings, so its
+        result is still true of what is on screen, and showing it keeps the view moving
+        instead of waiting for the drag to stop.
+        """
+        return False

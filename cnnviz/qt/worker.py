@@ -72,6 +72,7 @@ class _Mailbox:
         self.newest: dict[str, _Job[Any]] = {}
         self.jobs: dict[int, _Job[Any]] = {}  # submitted and not yet answered
         self.closed = False  # after stop(): nothing more is delivered
+        self.shown: dict[str, int] = {}  # per lane, the id of the last job delivered
 
     def put(self, job: _Job[Any]) -> None:
         with self.lock:
@@ -98,6 +99,20 @@ class _Mailbox:
     def is_newest(self, job: _Job[Any]) -> bool:
         with self.lock:
             return self.newest.get(job.ticket.lane) is job
+
+    def deliverable(self, job: _Job[Any]) -> bool:
+        """The newest of its lane, or an older one whose result is still true of the newest
+        (a slider drag), and never older than what its lane last delivered."""
+        with self.lock:
+            lane = job.ticket.lane
+            newest = self.newest.get(lane)
+            if self.closed or newest is None or job.ticket.id <= self.shown.get(lane, 0):
+                return False
+            return newest is job or job.request.shows_the_same_as(newest.request)
+
+    def delivered(self, job: _Job[Any]) -> None:
+        with self.lock:
+            self.shown[job.ticket.lane] = job.ticket.id
 
     def overtaken(self, job: _Job[Any]) -> bool:
         """A newer job of the lane arrived that this one's work does not serve."""
@@ -183,7 +198,7 @@ class _Dispatcher(QObject):
     def _job(self, job_id: int, *, finished: bool) -> _Job[Any] | None:
         with self.mailbox.lock:
             job = self.mailbox.jobs.pop(job_id, None) if finished else self.mailbox.jobs.get(job_id)
-        if job is None or self.mailbox.closed or not self.mailbox.is_newest(job):
+        if job is None or not self.mailbox.deliverable(job):
             return None  # stale: its result never reaches the screen
         return job
 
@@ -191,12 +206,16 @@ class _Dispatcher(QObject):
     def on_done(self, job_id: int, result: object) -> None:
         job = self._job(job_id, finished=True)
         if job is not None:
+            self.mailbox.delivered(job)
             job.on_result(result)
 
     @Slot(int, object)
     def on_failed(self, job_id: int, failure: Failure | None) -> None:
         job = self._job(job_id, finished=True)
-        if job is not None and job.on_failed is not None and failure is not None:
+        if job is None or not self.mailbox.is_newest(job):
+            return  # an overtaken job's failure is of no interest any more
+        self.mailbox.delivered(job)
+        if job.on_failed is not None and failure is not None:
             job.on_failed(failure)
 
     @Slot(int, int, int)

@@ -9,6 +9,7 @@ import sys
 import tempfile
 
 import pytest
+from pictures import opened
 
 ENV = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
 
@@ -142,7 +143,6 @@ def test_invalid_augment_spec_names_the_bad_part(samples_dir, tmp_path):
 def test_features_and_filters_commands_end_to_end(samples_dir, tmp_path):
     import numpy as np
     import torch
-    from PIL import Image
 
     from cnnviz.core.engine import Engine
     from cnnviz.core.images import load_image
@@ -173,12 +173,12 @@ def test_features_and_filters_commands_end_to_end(samples_dir, tmp_path):
     with torch.no_grad():
         engine.model(engine.spec.preprocess()(load_image(digit))[None])
     assert np.array_equal(np.load(npy), seen["o"][0].numpy())
-    assert Image.open(png).size[0] > 10
+    assert opened(png).size[0] > 10
     filters = tmp_path / "filters.png"
     done = cnnviz(
         "filters", "--arch", "lenet5", "--layer", "features.0", "--out", str(filters), cwd=tmp_path
     )
-    assert done.returncode == 0 and Image.open(filters).mode in ("RGB", "RGBA")
+    assert done.returncode == 0 and opened(filters).mode in ("RGB", "RGBA")
     bad = cnnviz("features", str(digit), "--arch", "lenet5", "--layer", "features.33", cwd=tmp_path)
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
     assert "features.3" in bad.stderr
@@ -224,11 +224,11 @@ def test_one_preprocessing_path_for_plain_augmented_and_hand_flipped(
     import numpy as np
     import torch
     import torchvision
-    from PIL import Image, ImageOps
+    from PIL import ImageOps
 
     cat = samples_dir / "cat.jpg"
     flipped_file = tmp_path / "cat_flipped.png"
-    ImageOps.mirror(Image.open(cat).convert("RGB")).save(flipped_file)
+    ImageOps.mirror(opened(cat).convert("RGB")).save(flipped_file)
     model = ("--arch", "resnet18", "--weights", str(seeded_resnet18))
     plain = _probabilities(str(cat), *model, cwd=tmp_path)
     no_op = _probabilities(
@@ -244,7 +244,7 @@ def test_one_preprocessing_path_for_plain_augmented_and_hand_flipped(
     reference = torchvision.models.resnet18()
     reference.load_state_dict(torch.load(seeded_resnet18, weights_only=True))
     transforms = torchvision.models.ResNet18_Weights.IMAGENET1K_V1.transforms()
-    for image, shown in ((Image.open(cat), plain), (Image.open(flipped_file), lab_flip)):
+    for image, shown in ((opened(cat), plain), (opened(flipped_file), lab_flip)):
         with torch.no_grad():
             x = transforms(image.convert("RGB"))[None]
             expected = torch.softmax(reference.eval()(x), dim=1)[0].numpy()

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 import torchvision
-from PIL import Image
+from pictures import opened
 
 from cnnviz.cli import EXIT_BAD_INPUT, CliError
 from cnnviz.cli.layers import add_layer_commands
@@ -68,10 +68,10 @@ def test_features_npy_is_the_torchvision_layer_output(resnet18_file, samples_dir
     seen = []
     model.layer2[1].conv1.register_forward_hook(lambda _m, _i, out: seen.append(out.clone()))
     with torch.no_grad():
-        model(preprocess(Image.open(image_path).convert("RGB")).unsqueeze(0))
+        model(preprocess(opened(image_path).convert("RGB")).unsqueeze(0))
     np.testing.assert_array_equal(np.load(npy), seen[0][0].numpy())
     # 128 channels of 28x28: a 12x11 grid with 1 px gaps, doubled.
-    assert np.asarray(Image.open(png)).shape == ((11 * 29 + 1) * 2, (12 * 29 + 1) * 2, 3)
+    assert np.asarray(opened(png)).shape == ((11 * 29 + 1) * 2, (12 * 29 + 1) * 2, 3)
 
 
 def test_features_of_a_join_node_and_options(samples_dir, tmp_path, capsys):
@@ -99,7 +99,7 @@ def test_features_of_a_join_node_and_options(samples_dir, tmp_path, capsys):
     assert code == 0
     out = capsys.readouterr().out
     assert "features.6.1.add · add · 192×7×7" in out
-    image = np.asarray(Image.open(png))
+    image = np.asarray(opened(png))
     # Shared scale ordered by max: the first tile holds the global maximum, drawn white.
     assert (image[1:8, 1:8] == 255).all(axis=2).any()
     assert not (image[1 + 8 * 13 : 8 + 8 * 13, 1:8] == 255).all(axis=2).any()
@@ -122,7 +122,7 @@ def test_filters_grid_pixels_follow_the_weights(tmp_path):
     )
     assert code == 0
     weight = Engine.load("lenet5", device="cpu").model.features[3].weight.detach().numpy()
-    image = np.asarray(Image.open(out))
+    image = np.asarray(opened(out))
     # 16 output rows x 6 input columns of 5x5 cells, 1 px gaps.
     assert image.shape == (16 * 6 + 1, 6 * 6 + 1, 3)
     table = lookup_table("diverging")
@@ -135,7 +135,7 @@ def test_filters_grid_pixels_follow_the_weights(tmp_path):
 def test_filters_of_rgb_first_layer_are_colour_patches(tmp_path):
     out = tmp_path / "p.png"
     assert run_cli(["filters", "--arch", "lenet5", "--layer", "features.0", "--out", str(out)]) == 0
-    image = np.asarray(Image.open(out))
+    image = np.asarray(opened(out))
     weight = Engine.load("lenet5", device="cpu").model.features[0].weight.detach().numpy()
     scale = image.shape[0] // (2 * 6 + 1)  # 6 patches of 5x5 in a 2x3 grid
     assert image.shape == ((2 * 6 + 1) * scale, (3 * 6 + 1) * scale, 3)

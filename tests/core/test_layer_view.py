@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 import torchvision
 from meta_models import meta_engine
-from PIL import Image
+from pictures import opened
 from torch import nn
 
 from cnnviz.core.augment.spec import AugmentSettings, parse_spec
@@ -246,7 +246,7 @@ def test_montage_png_pixels_are_the_colormapped_montage(engine, cat, tmp_path):
     view = build_layer_view(engine, cat, LayerSettings("layer4.0.conv1", "shared", "max"))
     montage = view.montage
     path = save_montage_png(montage, tmp_path / "m.png", "magma", scale=3)
-    png = np.asarray(Image.open(path))
+    png = np.asarray(opened(path))
     assert png.shape == (montage.image.shape[0] * 3, montage.image.shape[1] * 3, 3)
     # Channel with the largest max comes first; its tile's pixel is the LUT of its value.
     top = int(np.argmax(view.maps.reshape(512, -1).max(axis=1)))
@@ -265,7 +265,7 @@ def test_kernel_grid_png_is_diverging_around_zero(tmp_path):
         conv.weight.zero_()
         conv.weight[1, 0, 1, 2] = -0.5
         conv.weight[2, 1, 0, 0] = 0.5
-    png = np.asarray(Image.open(save_kernel_grid_png(kernel_grid(conv), tmp_path / "k.png")))
+    png = np.asarray(opened(save_kernel_grid_png(kernel_grid(conv), tmp_path / "k.png")))
     table = lookup_table("diverging")
     # Cell (out o, in i) starts at row 1 + 4*o, col 1 + 4*i.
     np.testing.assert_array_equal(png[1 + 4 + 1, 1 + 2], table[0])  # -max -> bluest

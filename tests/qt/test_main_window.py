@@ -7,7 +7,7 @@ import sys
 
 import numpy as np
 import pytest
-from PIL import Image
+from pictures import opened
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent, QGuiApplication, QImage
 from qt_helpers import RESULT_TIMEOUT_MS, wait_for_result
@@ -126,7 +126,7 @@ def test_drop_and_paste_open_images(qtbot, window, samples_dir):
     result = wait_for_result(qtbot, window, lambda: window.dropEvent(event))
     assert result.image_name == "coffee.jpg"
 
-    pixels = np.asarray(Image.open(samples_dir / "cat.jpg").convert("RGB"))
+    pixels = np.asarray(opened(samples_dir / "cat.jpg").convert("RGB"))
     qimage = QImage(
         pixels.data, pixels.shape[1], pixels.shape[0], pixels.strides[0], QImage.Format_RGB888
     ).copy()
@@ -173,7 +173,7 @@ def test_screenshot_command(tmp_path, samples_dir):
     )
     assert done.returncode == 0, done.stderr
     assert "first prediction after" in done.stdout
-    image = Image.open(out)
+    image = opened(out)
     assert image.width >= 800 and image.height >= 500
 
 

@@ -135,3 +135,29 @@ def test_a_failure_reaches_its_receiver_with_its_type(qtbot, worker):
     qtbot.waitUntil(lambda: bool(failures), timeout=TIMEOUT_MS)
     assert failures[0].message == "model has no layer 'x'"
     assert failures[0].is_a(UnknownLayerError) and failures[0].is_a(UserError)
+
+
+@dataclass(frozen=True, eq=False)
+class DragStep(Request[int]):
+    """A slider position: its result is still true of a newer position (same image)."""
+
+    position: int
+    delay: float = 0.1
+
+    def execute(self, session: object, context: JobContext) -> int:
+        time.sleep(self.delay)
+        return self.position
+
+    def shows_the_same_as(self, newer: Request[object]) -> bool:
+        return isinstance(newer, DragStep)
+
+
+def test_a_drag_shows_finished_positions_in_order_and_ends_on_the_newest(qtbot, worker):
+    shown: list[int] = []
+    for position in range(1, 40):  # a drag far faster than the work
+        worker.submit(DragStep(position), shown.append)
+        time.sleep(0.01)
+    qtbot.waitUntil(lambda: bool(shown) and shown[-1] == 39, timeout=TIMEOUT_MS)
+    assert 2 <= len(shown) < 39  # the view moved during the drag, without every step
+    assert shown == sorted(shown)  # never an older position after a newer one
+    # An ordinary request's result is dropped once overtaken (see the newest-wins test).
