@@ -111,6 +111,7 @@ def run_features(args: argparse.Namespace) -> int:
     )
     if args.out:
         montage = view.montage
+        assert montage is not None
         scale = args.scale or auto_scale(montage.image.shape, montage.tile_shape)
         save_montage_png(montage, args.out, args.colormap, scale=scale)
         rows, cols = montage.grid_shape

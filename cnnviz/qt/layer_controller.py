@@ -162,7 +162,8 @@ class LayerExplorerController(QObject):
         self._layer_arch = result.model.arch
         if view.layer in self.tree_panel.items and self.tree_panel.current_layer() != view.layer:
             self.tree_panel.select(view.layer, emit=False)
-        self.maps.show_view(view)
+        if view.montage is not None:
+            self.maps.show_view(view)
         if view.stats is not None:
             self.stats.show_stats(view.layer, view.stats, view.maps.shape[0])
         if "filters" in view.parts:

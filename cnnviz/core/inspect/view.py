@@ -90,7 +90,7 @@ class LayerView:
     parts: frozenset[str]  # which of ALL_PARTS were computed
     activation: np.ndarray
     maps: np.ndarray
-    montage: Montage
+    montage: Montage | None  # None when the feature-map panel is hidden
     stats: LayerStats | None  # None when the statistics panel is hidden
     description: LayerDescription
     input_shape: tuple[int, int]
@@ -211,7 +211,9 @@ def layer_view_from(
     if activation.ndim > 1 and activation.shape[0] == 1:
         activation = activation[0]
     maps = _as_maps(activation)
-    montage = make_montage(maps, normalise=settings.normalise, order=settings.order)
+    montage = None
+    if "maps" in settings.parts:
+        montage = make_montage(maps, normalise=settings.normalise, order=settings.order)
     lap("montage")
     stats = activation_stats(maps) if "stats" in settings.parts else None
     lap("stats")

@@ -174,6 +174,8 @@ class SweepPanel(QWidget):
         old = (self.transform_combo.currentIndex(), self.param_combo.currentText())
         same_names = spec.names == self.spec.names
         self.spec = spec
+        if same_names and self.transform_combo.count() == len(spec):
+            return  # a parameter moved (a slider drag): the choices stay as they are
         self.transform_combo.blockSignals(True)
         self.transform_combo.clear()
         for i, call in enumerate(spec.calls):
