@@ -9,8 +9,6 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from cnnviz.core.engine import Engine
 
-MONTAGE_COLORMAPS = ("viridis", "magma", "inferno", "grey")
-
 
 def add_layer_commands(subparsers: Any) -> None:
     """Add the `features` and `filters` subcommands to cnnviz's subparsers."""
@@ -26,6 +24,8 @@ def add_layer_commands(subparsers: Any) -> None:
     features.add_argument("--npy", metavar="acts.npy", help="raw activations to write")
     features.add_argument("--normalise", choices=("channel", "shared"), default="channel")
     features.add_argument("--order", choices=("index", "mean", "max"), default="index")
+    from cnnviz.core.inspect.colormaps import MONTAGE_COLORMAPS
+
     features.add_argument("--colormap", choices=MONTAGE_COLORMAPS, default="viridis")
     features.add_argument(
         "--scale", type=int, default=0, metavar="N", help="pixel size in the PNG (0: automatic)"

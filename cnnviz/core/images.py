@@ -41,6 +41,11 @@ RASTER_FORMATS = (
     "JPEG2000",
     "AVIF",
 )
+# File name endings of those formats, for open dialogs.
+IMAGE_EXTENSIONS = (
+    ".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".tif", ".tiff", ".ico", ".ppm",
+    ".pgm", ".tga", ".qoi", ".pcx", ".sgi", ".jp2", ".avif",
+)  # fmt: skip
 ACCEPTED = "JPEG, PNG, GIF, WebP, BMP, TIFF, ICO, PPM/PGM, TGA, QOI, PCX, SGI, JPEG 2000, AVIF"
 
 # Decoded images are shown scaled down to at most this many pixels on their longest side.

@@ -32,3 +32,10 @@ def png_bytes(image: QImage) -> bytes:
     buffer.open(QIODevice.WriteOnly)
     image.save(buffer, "PNG")
     return bytes(buffer.data())
+
+
+def image_file_filter() -> str:
+    """The open dialog's filter: every raster format cnnviz reads, then all files."""
+    from cnnviz.core.images import IMAGE_EXTENSIONS
+
+    return f"Images ({' '.join('*' + e for e in IMAGE_EXTENSIONS)});;All files (*)"

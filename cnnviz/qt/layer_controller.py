@@ -225,7 +225,7 @@ class LayerExplorerController(QObject):
             return
         top, left, bottom, right = outcome.box
         rect = QGraphicsRectItem(QRectF(left, top, right - left + 1, bottom - top + 1))
-        pen = QPen(QColor(self.window.theme.accent if self._presenting() else "#ff1744"))
+        pen = QPen(QColor(self.window.theme.marker))
         pen.setCosmetic(True)
         pen.setWidthF(3.0)
         rect.setPen(pen)
@@ -252,9 +252,6 @@ class LayerExplorerController(QObject):
             return None
         r = self.rf_rect.rect()
         return (r.x(), r.y(), r.width(), r.height())
-
-    def _presenting(self) -> bool:
-        return getattr(self.window, "presentation", False)
 
     def apply_theme(self, theme: Theme) -> None:
         """Re-theme every panel of the explorer."""

@@ -242,7 +242,7 @@ class MainWindow(QMainWindow):
             self,
             "Open image",
             start,
-            "Images (*.png *.jpg *.jpeg *.bmp *.gif *.tif *.tiff *.webp);;All files (*)",
+            image_input.image_file_filter(),
         )
         if path:
             self.open_image(path)

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFont, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import QComboBox, QWidget
+
+if TYPE_CHECKING:
+    from cnnviz.core.device import DeviceInfo
+    from cnnviz.core.zoo.catalog import ArchRow
 
 NAME_ROLE = Qt.UserRole + 1
 STATUS_TEXT = {
@@ -28,12 +33,12 @@ class ArchPicker(QComboBox):
         self.setSizeAdjustPolicy(QComboBox.AdjustToContents)
         self.setMinimumContentsLength(28)
         self.setToolTip("Architecture (grouped by family: year · parameters · weights)")
-        self._rows: dict[str, object] = {}
+        self._rows: dict[str, ArchRow] = {}
         self.addItem("Loading model list…")
         self.setEnabled(False)
         self.activated.connect(self._on_activated)
 
-    def set_rows(self, rows: Sequence[object], current: str) -> None:
+    def set_rows(self, rows: Sequence[ArchRow], current: str) -> None:
         model: QStandardItemModel = self.model()
         self.blockSignals(True)
         model.clear()
@@ -66,15 +71,6 @@ class ArchPicker(QComboBox):
         if index >= 0:
             self.setCurrentIndex(index)
 
-    def current_name(self) -> str | None:
-        return self.currentData(NAME_ROLE)
-
-    def row(self, name: str) -> object | None:
-        return self._rows.get(name)
-
-    def names(self) -> list[str]:
-        return list(self._rows)
-
     def _on_activated(self, index: int) -> None:
         name = self.itemData(index, NAME_ROLE)
         if name:
@@ -91,7 +87,7 @@ class DevicePicker(QComboBox):
         self.setEnabled(False)
         self.activated.connect(lambda i: self.sigDeviceChosen.emit(self.itemData(i)))
 
-    def set_devices(self, devices: Sequence[object], current: str | None) -> None:
+    def set_devices(self, devices: Sequence[DeviceInfo], current: str | None) -> None:
         self.blockSignals(True)
         self.clear()
         for info in devices:
@@ -100,6 +96,3 @@ class DevicePicker(QComboBox):
         index = self.findData(current) if current else 0
         self.setCurrentIndex(max(index, 0))
         self.blockSignals(False)
-
-    def current_name(self) -> str | None:
-        return self.currentData()

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtWidgets import QLabel, QProgressBar, QPushButton, QStatusBar
+
+if TYPE_CHECKING:
+    from cnnviz.core.session import ModelSummary
 
 
 class StatusPanel:
@@ -47,7 +50,7 @@ class StatusPanel:
         mb = f"{done / 1e6:.1f} / {total / 1e6:.1f} MB" if total else f"{done / 1e6:.1f} MB"
         self.bar.showMessage(f"{text}: {mb}")
 
-    def show_model(self, model: Any) -> None:
+    def show_model(self, model: ModelSummary) -> None:
         weights = model.weights
         self.labels["model"].setText(model.display_name)
         source = weights.source.value + (f": {Path(weights.path).name}" if weights.path else "")

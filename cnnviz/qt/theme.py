@@ -19,12 +19,46 @@ class Theme:
     muted: str  # secondary bars
     warning_bg: str
     warning_fg: str
+    marker: str  # a picked channel, a receptive field
+    selection: str  # a kernel picked in the filters table
+    join: str  # residual additions and concatenations in the layer tree
+    pair: tuple[str, str]  # two curves on one plot (BatchNorm's mean and variance)
+    series: tuple[str, ...]  # many curves on one plot (Okabe-Ito, colour-blind safe)
+    line_width: float
 
 
-NORMAL = Theme("normal", 1.0, "#ffffff", "#1a1a1a", "#1f6fd1", "#9bbbe6", "#b00020", "#ffffff")
+NORMAL = Theme(
+    "normal",
+    1.0,
+    background="#ffffff",
+    foreground="#1a1a1a",
+    accent="#1f6fd1",
+    muted="#9bbbe6",
+    warning_bg="#b00020",
+    warning_fg="#ffffff",
+    marker="#ff1744",
+    selection="#00c853",
+    join="#2e7d32",
+    pair=("#1f6fd1", "#e65100"),
+    series=("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000"),
+    line_width=3,
+)
 # High contrast for projectors: white on black, saturated yellow accents.
 PRESENTATION = Theme(
-    "presentation", 1.7, "#000000", "#ffffff", "#ffd400", "#8a7a20", "#ff1744", "#ffffff"
+    "presentation",
+    1.7,
+    background="#000000",
+    foreground="#ffffff",
+    accent="#ffd400",
+    muted="#8a7a20",
+    warning_bg="#ff1744",
+    warning_fg="#ffffff",
+    marker="#ffd400",
+    selection="#69f0ae",
+    join="#69f0ae",
+    pair=("#56B4E9", "#FF9F40"),
+    series=("#56B4E9", "#FF9F40", "#2BD99F", "#F48FCB", "#FFD400", "#B3E0FF", "#FFFFFF"),
+    line_width=4,
 )
 
 _base_point_size: float | None = None

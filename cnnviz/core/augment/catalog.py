@@ -17,13 +17,9 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 GROUPS: tuple[str, ...] = ("basic", "geometric", "colour", "other", "policies", "mixing")
-KINDS: tuple[str, ...] = ("float", "int", "bool", "range", "choice", "size")
 INTERPOLATIONS: tuple[str, ...] = ("nearest", "nearest-exact", "bilinear", "bicubic")
 POLICIES: tuple[str, ...] = ("imagenet", "cifar10", "svhn")
 PADDING_MODES: tuple[str, ...] = ("constant", "edge", "reflect", "symmetric")
-
-# How a single number written for a "range" parameter is read by torchvision.
-SCALAR_FORMS: tuple[str, ...] = ("", "symmetric", "one_pm", "same")
 
 
 @dataclass(frozen=True)

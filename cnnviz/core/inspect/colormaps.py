@@ -56,6 +56,8 @@ _CONTROL_POINTS: dict[str, tuple[tuple[int, int, int], ...]] = {
 }
 
 COLORMAPS: tuple[str, ...] = tuple(_CONTROL_POINTS)
+# The sequential maps offered for feature maps (the diverging one is for kernels).
+MONTAGE_COLORMAPS: tuple[str, ...] = ("viridis", "magma", "inferno", "grey")
 LUT_SIZE = 256
 
 

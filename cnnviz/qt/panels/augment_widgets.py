@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from cnnviz.core.augment.catalog import CATALOG, GROUPS
+from cnnviz.qt.image_input import image_file_filter
 from cnnviz.resources_path import samples
 
 GROUP_TITLES = {
@@ -31,7 +32,6 @@ GROUP_TITLES = {
     "policies": "Policies (random / learned)",
     "mixing": "Mixing (needs a second image)",
 }
-IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.tif *.tiff *.webp);;All files (*)"
 
 
 def scrolled(widget: QWidget) -> QScrollArea:
@@ -132,7 +132,7 @@ class SecondImagePicker(QGroupBox):
     def choose_file(self) -> None:
         """Ask for an image file."""
         path, _ = QFileDialog.getOpenFileName(
-            self, "Second image for MixUp / CutMix", "", IMAGE_FILTER
+            self, "Second image for MixUp / CutMix", "", image_file_filter()
         )
         if path:
             self.set_path(path)

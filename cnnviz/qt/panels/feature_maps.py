@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
@@ -19,9 +19,12 @@ from PySide6.QtWidgets import (
 from cnnviz.qt.panels.map_view import MapView, ask_save_path
 from cnnviz.qt.theme import NORMAL, Theme
 
+if TYPE_CHECKING:
+    from cnnviz.core.inspect.view import LayerView
+
+
 NORMALISE_CHOICES = (("per channel", "channel"), ("shared", "shared"))
 ORDER_CHOICES = (("by index", "index"), ("by mean", "mean"), ("by max", "max"))
-MONTAGE_COLORMAPS = ("viridis", "magma", "inferno", "grey")
 
 
 def _combo(choices: tuple[tuple[str, str], ...]) -> QComboBox:
@@ -40,21 +43,21 @@ class FeatureMapsPanel(QWidget):
     """
 
     sigSettingsChanged = Signal()
-    sigChannelChosen = Signal(int)
     sigPositionChosen = Signal(int, int, int)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.layer_view: Any = None  # cnnviz.core.inspect.view.LayerView
+        self.layer_view: LayerView | None = None
         self.channel: int | None = None
         self.position: tuple[int, int] | None = None
+        self._theme = NORMAL
         self._build()
 
     def _build(self) -> None:
-        from cnnviz.core.inspect.colormaps import COLORMAPS
+        from cnnviz.core.inspect.colormaps import MONTAGE_COLORMAPS
 
         self.colormap_box = QComboBox()
-        self.colormap_box.addItems([c for c in COLORMAPS if c in MONTAGE_COLORMAPS])
+        self.colormap_box.addItems(list(MONTAGE_COLORMAPS))
         self.colormap_box.currentTextChanged.connect(self.set_colormap)
         self.normalise_box = _combo(NORMALISE_CHOICES)
         self.order_box = _combo(ORDER_CHOICES)
@@ -124,7 +127,7 @@ class FeatureMapsPanel(QWidget):
         self.channel_view.set_colormap(name)
 
     # --- display --------------------------------------------------------------------
-    def show_view(self, view: Any) -> None:
+    def show_view(self, view: LayerView) -> None:
         """Draw the montage of `view`; an open channel stays open if the layer is the same."""
         same_layer = self.layer_view is not None and self.layer_view.layer == view.layer
         self.layer_view = view
@@ -174,9 +177,11 @@ class FeatureMapsPanel(QWidget):
             f"max {data.max():.4g} · mean {data.mean():.4g}",
             keep_view=keep_view,
         )
-        self.montage_view.mark(*view.montage.channel_rect(channel), colour="#ff1744")
+        self.montage_view.mark(*view.montage.channel_rect(channel), colour=self._theme.marker)
         if self.position is not None:
-            self.channel_view.mark(self.position[1], self.position[0], 1, 1)
+            self.channel_view.mark(
+                self.position[1], self.position[0], 1, 1, colour=self._theme.marker
+            )
 
     def click_montage_at(self, row_px: int, col_px: int) -> None:
         """Open the channel under montage pixel (row, col) and pick that position in it."""
@@ -188,7 +193,6 @@ class FeatureMapsPanel(QWidget):
             return
         x, y, _w, _h = montage.channel_rect(channel)
         self.open_channel(channel)
-        self.sigChannelChosen.emit(channel)
         self.click_channel_at(row_px - y, col_px - x)
 
     def click_channel_at(self, row: int, col: int) -> None:
@@ -196,7 +200,7 @@ class FeatureMapsPanel(QWidget):
         if self.channel is None:
             return
         self.position = (row, col)
-        self.channel_view.mark(col, row, 1, 1)
+        self.channel_view.mark(col, row, 1, 1, colour=self._theme.marker)
         self.hover_channel_at(row, col)
         self.sigPositionChosen.emit(self.channel, row, col)
 
@@ -255,5 +259,6 @@ class FeatureMapsPanel(QWidget):
 
     def apply_theme(self, theme: Theme = NORMAL) -> None:
         """Backgrounds and label colours of both views."""
+        self._theme = theme
         self.montage_view.apply_theme(theme)
         self.channel_view.apply_theme(theme)

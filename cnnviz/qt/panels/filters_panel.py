@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyqtgraph as pg
@@ -26,6 +26,11 @@ from cnnviz.core.inspect.export import parse_channels
 from cnnviz.qt.panels.map_view import MapView, ask_save_path
 from cnnviz.qt.theme import NORMAL, Theme
 
+if TYPE_CHECKING:
+    from cnnviz.core.inspect.grids import KernelGrid
+    from cnnviz.core.inspect.view import LayerView
+
+
 GRID_MAX_WIDTH_PX = 256
 PAGE_EMPTY, PAGE_CONV, PAGE_BN = 0, 1, 2
 BN_CURVES = (
@@ -42,8 +47,8 @@ class FiltersPanel(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.layer_view: Any = None
-        self.grid: Any = None  # the KernelGrid drawn now (arranged)
+        self.layer_view: LayerView | None = None
+        self.grid: KernelGrid | None = None  # drawn now (arranged)
         self.wrap_columns: int | None = None  # set when a one-column grid is drawn wrapped
         self._theme = NORMAL
         self._build()
@@ -103,7 +108,7 @@ class FiltersPanel(QWidget):
             plot = self.bn_plots.addPlot(row=0, col=col)
             plot.addLegend(offset=(5, 5))
             plot.setLabel("bottom", "channel")
-            for (key, title), colour in zip(pair, ("#1f6fd1", "#e65100"), strict=True):
+            for (key, title), colour in zip(pair, self._theme.pair, strict=True):
                 self.bn_curves[key] = plot.plot(name=title, pen=pg.mkPen(colour, width=1.5))
         self.pages = QStackedWidget()
         for page in (self.message, conv_page, self.bn_plots):
@@ -122,7 +127,7 @@ class FiltersPanel(QWidget):
             widget.setEnabled(on)
 
     # --- display --------------------------------------------------------------------
-    def show_view(self, view: Any) -> None:
+    def show_view(self, view: LayerView) -> None:
         """Show the kernels or BatchNorm parameters of `view`'s layer, if it has any."""
         same_layer = self.layer_view is not None and self.layer_view.layer == view.layer
         self.layer_view = view
@@ -146,7 +151,7 @@ class FiltersPanel(QWidget):
             )
             self.pages.setCurrentIndex(PAGE_EMPTY)
 
-    def _reset_controls(self, view: Any) -> None:
+    def _reset_controls(self, view: LayerView) -> None:
         n_in = len(view.kernels.input_channels)
         kw = view.kernels.cell_shape[1] + view.kernels.padding
         fits = max(1, min(n_in, GRID_MAX_WIDTH_PX // kw))
@@ -251,10 +256,10 @@ class FiltersPanel(QWidget):
         if self.wrap_columns:
             tile_row, tile_col = divmod(row, self.wrap_columns)
             x, y = tile_col * (kw + p), tile_row * (kh + p)
-            self.grid_view.mark(x, y, kw + 2 * p, kh + 2 * p, colour="#00c853")
+            self.grid_view.mark(x, y, kw + 2 * p, kh + 2 * p, colour=self._theme.selection)
         else:
             width = grid.image.shape[1]
-            self.grid_view.mark(0, row * (kh + p), width, kh + 2 * p, colour="#00c853")
+            self.grid_view.mark(0, row * (kh + p), width, kh + 2 * p, colour=self._theme.selection)
 
     def _hover(self, row_px: int, col_px: int) -> None:
         grid = self.grid

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PySide6.QtCore import Qt
@@ -10,6 +10,11 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QWidget
 
 from cnnviz.qt.panels.map_view import MapView
 from cnnviz.qt.theme import NORMAL, Theme
+
+if TYPE_CHECKING:
+    from cnnviz.core.inspect.im2col import Im2colReport
+    from cnnviz.core.inspect.view import LayerView
+
 
 # Float32 matmul sums in another order than the convolution kernels; differences of this
 # relative size are rounding, not a wrong result.
@@ -33,7 +38,7 @@ def _symmetric(matrix: np.ndarray) -> tuple[float, float]:
     return (-high, high) if high > 0 else (-1.0, 1.0)
 
 
-def summary_lines(report: Any, reference_scale: float) -> list[str]:
+def summary_lines(report: Im2colReport, reference_scale: float) -> list[str]:
     """The figures shown beside the matrices, one per line (HTML)."""
     relative = report.max_abs_diff / reference_scale if reference_scale > 0 else 0.0
     verdict = "✓ same as the layer" if relative <= AGREEMENT_TOLERANCE else "✗ DIFFERS"
@@ -60,7 +65,7 @@ class Im2colPanel(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.report: Any = None
+        self.report: Im2colReport | None = None
         self.summary = QLabel("Select a Conv2d layer to see it as a matrix multiplication.")
         self.summary.setWordWrap(True)
         self.summary.setTextFormat(Qt.RichText)
@@ -76,7 +81,7 @@ class Im2colPanel(QWidget):
         for view in (self.weight_view, self.unfolded_view, self.output_view):
             layout.addWidget(view, 2)
 
-    def show_view(self, view: Any) -> None:
+    def show_view(self, view: LayerView) -> None:
         """Show the im2col report of `view`, or say why there is none."""
         report = view.im2col
         self.report = report

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyqtgraph as pg
@@ -17,6 +17,10 @@ from PySide6.QtWidgets import (
 )
 
 from cnnviz.qt.theme import NORMAL, Theme
+
+if TYPE_CHECKING:
+    from cnnviz.core.inspect.stats import LayerStats
+
 
 FIELDS = ("layer", "mean", "std", "min", "max", "zeros", "dead")
 FIELD_TITLES = {
@@ -39,7 +43,7 @@ class LayerStatsPanel(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.stats: Any = None
+        self.stats: LayerStats | None = None
         self.labels: dict[str, QLabel] = {}
         form = QFormLayout()
         for key in FIELDS:
@@ -70,7 +74,7 @@ class LayerStatsPanel(QWidget):
         layout.addLayout(row)
         self.apply_theme(NORMAL)
 
-    def show_stats(self, layer: str, stats: Any, channels: int) -> None:
+    def show_stats(self, layer: str, stats: LayerStats, channels: int) -> None:
         """Show a LayerStats of `layer` (with `channels` channels)."""
         self.stats = stats
         self.labels["layer"].setText(layer)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QFont
@@ -19,11 +19,14 @@ from PySide6.QtWidgets import (
 
 from cnnviz.qt.theme import NORMAL, Theme
 
+if TYPE_CHECKING:
+    from cnnviz.core.inspect.tree import LayerTree, TreeNode
+
+
 COLUMNS = ("Layer", "Type", "Output", "Params", "k / s / p")
 NAME_ROLE = Qt.UserRole
 # Both glyphs are in DejaVu Sans, the usual fallback font on Linux.
 JOIN_SYMBOLS = {"add": "⊕", "concat": "∥"}
-JOIN_COLOURS = {"normal": "#2e7d32", "presentation": "#69f0ae"}
 EXPAND_DEPTH = 1
 
 
@@ -38,7 +41,7 @@ class LayerTreePanel(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.tree_data: Any = None  # cnnviz.core.inspect.layers.LayerTree
+        self.tree_data: LayerTree | None = None
         self.items: dict[str, QTreeWidgetItem] = {}
         self._quiet = False
         self._theme = NORMAL
@@ -67,7 +70,7 @@ class LayerTreePanel(QWidget):
         layout.addWidget(self.note)
 
     # --- content --------------------------------------------------------------------
-    def set_tree(self, tree: Any) -> None:
+    def set_tree(self, tree: LayerTree) -> None:
         """Show `tree` (a LayerTree), replacing the previous model's."""
         from cnnviz.core.inspect.tree import LayerNode
 
@@ -93,7 +96,7 @@ class LayerTreePanel(QWidget):
         self.note.setVisible(bool(note))
         self.apply_filter(self.filter_box.text())
 
-    def _add_item(self, parent: QTreeWidgetItem, node: Any) -> QTreeWidgetItem:
+    def _add_item(self, parent: QTreeWidgetItem, node: TreeNode) -> QTreeWidgetItem:
         from cnnviz.core.inspect.text import conv_geometry, format_count
         from cnnviz.core.inspect.tree import JoinNode
 
@@ -105,9 +108,7 @@ class LayerTreePanel(QWidget):
             item = QTreeWidgetItem(parent, texts)
             item.setToolTip(0, f"{node.name}\n{node.kind} of: {joined}")
             item.setToolTip(1, f"{node.kind} of: {joined}")
-            item.setForeground(
-                1, QBrush(QColor(JOIN_COLOURS.get(self._theme.name, JOIN_COLOURS["normal"])))
-            )
+            item.setForeground(1, QBrush(QColor(self._theme.join)))
             self._join_items.append(item)
         else:
             label = node.name.rpartition(".")[2] if node.name else node.type_name
@@ -162,7 +163,9 @@ class LayerTreePanel(QWidget):
         item = self.tree.currentItem()
         return item.data(0, NAME_ROLE) if item is not None else None
 
-    def _on_current_changed(self, current: QTreeWidgetItem | None, _previous: Any) -> None:
+    def _on_current_changed(
+        self, current: QTreeWidgetItem | None, _previous: QTreeWidgetItem | None
+    ) -> None:
         if current is None or self._quiet or current.isDisabled():
             return
         self.sigLayerSelected.emit(current.data(0, NAME_ROLE))
@@ -203,6 +206,6 @@ class LayerTreePanel(QWidget):
         """Fonts follow the window; join rows and the trace note have their own colours."""
         self._theme = theme
         self.note.setStyleSheet(f"color: {theme.warning_bg};")
-        brush = QBrush(QColor(JOIN_COLOURS.get(theme.name, JOIN_COLOURS["normal"])))
+        brush = QBrush(QColor(theme.join))
         for item in self._join_items:
             item.setForeground(1, brush)

@@ -114,7 +114,7 @@ class MapView(ImageView):
             self.image_item.setLookupTable(lookup_table(name))
 
     # --- marks ----------------------------------------------------------------------
-    def mark(self, x: float, y: float, w: float, h: float, *, colour: str = "#ff1744") -> None:
+    def mark(self, x: float, y: float, w: float, h: float, *, colour: str) -> None:
         """Outline the pixel rectangle (x, y, w, h), replacing any earlier mark."""
         self.clear_marks()
         rect = QGraphicsRectItem(QRectF(x, y, w, h))

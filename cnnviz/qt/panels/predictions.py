@@ -88,9 +88,6 @@ class PredictionsPanel(QWidget):
         self._draw_bars()
         self._fill_table()
 
-    def clear(self) -> None:
-        self.show_rows([])
-
     def _draw_bars(self) -> None:
         for text in self._texts:
             self.plot.removeItem(text)

@@ -38,9 +38,7 @@ if TYPE_CHECKING:
     from cnnviz.core.augment.requests import StabilityOutcome, SweepOutcome
 
 # Okabe–Ito colours (told apart with colour-blindness too), per background.
-_COLOURS_LIGHT = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
 _Y_TOP = 1.32
-_COLOURS_DARK = ("#56B4E9", "#FF9F40", "#2BD99F", "#F48FCB", "#FFD400", "#B3E0FF", "#FFFFFF")
 
 
 def sweep_range(spec: AugmentSpec, index: int, param: str) -> tuple[float, float]:
@@ -277,9 +275,7 @@ class SweepPanel(QWidget):
         outcome = self.outcome
         if outcome is None:
             return
-        dark = self._theme.background.lower() in ("#000000", "#000")
-        colours = _COLOURS_DARK if dark else _COLOURS_LIGHT
-        width = 4 if dark else 3
+        colours, width = self._theme.series, self._theme.line_width
         for k, label in enumerate(outcome.labels):
             colour = colours[k % len(colours)]
             curve = self.plot.plot(
@@ -288,7 +284,7 @@ class SweepPanel(QWidget):
                 name=label,
                 pen=pg.mkPen(colour, width=width),
                 symbol="o",
-                symbolSize=7 if dark else 6,
+                symbolSize=width + 3,
                 symbolBrush=colour,
                 symbolPen=pg.mkPen(colour),
             )
