@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 
@@ -16,7 +17,7 @@ def run_app(args: argparse.Namespace) -> int:
     from PySide6.QtCore import QSettings, QTimer
     from PySide6.QtWidgets import QApplication
 
-    from cnnviz.qt.main_window import MainWindow, StartOptions
+    from cnnviz.qt.main_window import QUIT_WAIT_MS, MainWindow, StartOptions
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setOrganizationName("cnnviz")
@@ -51,8 +52,14 @@ def run_app(args: argparse.Namespace) -> int:
         _arm_screenshot(window, screenshot, exit_code)
     QTimer.singleShot(0, window.start)
     status = app.exec()
-    window.shutdown()
-    return exit_code["value"] or status
+    code = exit_code["value"] or status
+    if not window.shutdown(timeout_ms=QUIT_WAIT_MS) or window.worker_busy:
+        # A job that cannot stop half-way (a model being built) must not hold up quitting:
+        # the settings are saved, so end the process now instead of waiting for it.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
 
 
 def _arm_screenshot(window, path: str, exit_code: dict[str, int]) -> None:

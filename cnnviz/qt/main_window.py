@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,7 +31,7 @@ from cnnviz.qt.panels.image_panel import ImagePanel
 from cnnviz.qt.panels.predictions import PredictionsPanel, Row
 from cnnviz.qt.status_bar import StatusPanel
 from cnnviz.qt.theme import NORMAL, PRESENTATION, Theme, apply_theme
-from cnnviz.qt.worker import Failure, Ticket, WorkerThread
+from cnnviz.qt.worker import Failure, Ticket, WorkerThread, freeze_startup_objects
 from cnnviz.resources_path import default_sample, samples
 
 if TYPE_CHECKING:
@@ -44,6 +43,7 @@ if TYPE_CHECKING:
     from cnnviz.core.zoo.catalog import Catalog
 
 MAX_RECENT = 8
+QUIT_WAIT_MS = 800
 
 
 class Themed(Protocol):
@@ -189,18 +189,30 @@ class MainWindow(QMainWindow):
             image = str(default_sample())
         self.open_image(str(image))
 
-    def shutdown(self) -> None:
-        if self.worker_thread is not None:
-            if not self.worker_thread.stop():
-                # Destroying a running QThread aborts the process; keep it until exit.
-                print("cnnviz: the worker is still busy; leaving it to finish", file=sys.stderr)
-                self._busy_worker = self.worker_thread
-            self.worker_thread = None
+    def shutdown(self, timeout_ms: int = 30_000) -> bool:
+        """Cancel every job and join the worker; False if it was still busy after
+        `timeout_ms` (a model being built cannot stop half-way)."""
+        if self.worker_thread is None:
+            return True
+        stopped = self.worker_thread.stop(timeout_ms)
+        if not stopped:
+            # Destroying a running QThread aborts the process; keep it until exit.
+            self._busy_worker = self.worker_thread
+        self.worker_thread = None
+        return stopped
+
+    @property
+    def worker_busy(self) -> bool:
+        """A job outlived shutdown(): the process must end without waiting for it."""
+        return hasattr(self, "_busy_worker")
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
         self.settings.setValue("geometry", self.saveGeometry())
         self.settings.setValue("windowState", self.saveState())
-        self.shutdown()
+        self.settings.sync()
+        # Quitting never waits on a long job: jobs stop at their next check, well under a
+        # second; a model still being built is left behind (cnnviz.app ends the process).
+        self.shutdown(timeout_ms=QUIT_WAIT_MS)
         super().closeEvent(event)
 
     # --- user actions -------------------------------------------------------------
@@ -333,7 +345,9 @@ class MainWindow(QMainWindow):
 
     def _on_result(self, request: AnalysisRequest, result: AnalysisResult) -> None:
         started = time.perf_counter()
-        self.timings.setdefault("first_result", started)
+        if "first_result" not in self.timings:
+            self.timings["first_result"] = started
+            freeze_startup_objects()
         if self._needs_default_layout:
             self._needs_default_layout = False
             layout.default_dock_sizes(self)

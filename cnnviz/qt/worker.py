@@ -17,20 +17,21 @@ from __future__ import annotations
 
 import gc
 import itertools
+import sys
 import threading
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from pyqtgraph.util.garbage_collector import GarbageCollector
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 
 if TYPE_CHECKING:
     from cnnviz.core.requests import Request
     from cnnviz.core.session import Session
 
 R = TypeVar("R")
+GIL_SWITCH_INTERVAL_S = 0.001
 
 
 @dataclass(frozen=True)
@@ -231,28 +232,60 @@ class _GuiThreadGarbageCollection:
     Automatic collection happens in whichever thread crosses the allocation threshold. In
     the worker (building a model allocates a lot) it would destroy unreachable Qt objects,
     such as a closed window's widgets, off the GUI thread: that deadlocked here, the GUI
-    thread waiting for a Qt mutex and the worker for the GIL. pyqtgraph's GarbageCollector
-    turns automatic collection off and collects on a GUI-thread timer instead.
+    thread waiting for a Qt mutex and the worker for the GIL. So automatic collection is
+    off and a GUI-thread timer collects instead, as pyqtgraph's GarbageCollector does, but
+    every 10 ms rather than every second: a collection's pause grows with the objects made
+    since the last one, and building a model makes hundreds of thousands (a 1 s interval
+    paused the GUI thread for 250 ms). The objects alive once torch is loaded are frozen
+    out of later collections (gc.freeze), so a full collection no longer walks them all.
     """
 
     users = 0
-    collector: GarbageCollector | None = None
+    timer: QTimer | None = None
+    frozen = False
 
     @classmethod
     def acquire(cls) -> None:
         if cls.users == 0:
             gc.collect()  # start clean, on this (the GUI) thread
-            cls.collector = GarbageCollector(interval=0.5)
+            gc.disable()
+            cls.timer = QTimer()
+            cls.timer.timeout.connect(cls._check)
+            cls.timer.start(10)
         cls.users += 1
+
+    @classmethod
+    def _check(cls) -> None:
+        young, middle, old = gc.get_count()
+        first, second, third = gc.get_threshold()
+        if young > first:
+            gc.collect(0)
+            if middle > second:
+                gc.collect(1)
+                if old > third:
+                    gc.collect(2)
+
+    @classmethod
+    def freeze_startup(cls) -> None:
+        """Once torch and the first model are loaded: keep them out of later collections."""
+        if not cls.frozen:
+            cls.frozen = True
+            gc.collect()
+            gc.freeze()
 
     @classmethod
     def release(cls) -> None:
         cls.users -= 1
-        if cls.users == 0 and cls.collector is not None:
-            cls.collector.timer.stop()
-            cls.collector = None
+        if cls.users == 0 and cls.timer is not None:
+            cls.timer.stop()
+            cls.timer = None
             gc.collect()
             gc.enable()
+
+
+def freeze_startup_objects() -> None:
+    """Call once the first result is shown (see _GuiThreadGarbageCollection)."""
+    _GuiThreadGarbageCollection.freeze_startup()
 
 
 class WorkerThread:
@@ -260,6 +293,9 @@ class WorkerThread:
 
     def __init__(self) -> None:
         _GuiThreadGarbageCollection.acquire()
+        # The worker runs Python between torch calls (building models, tracing layers): hand
+        # the GIL back to the GUI thread after 1 ms rather than CPython's default 5 ms.
+        sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
         self._stopped = False
         self._ids = itertools.count(1)
         self.mailbox = _Mailbox()

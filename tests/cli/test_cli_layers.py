@@ -2,31 +2,20 @@
 
 from __future__ import annotations
 
-import argparse
-import sys
-
 import numpy as np
 import pytest
 import torch
 import torchvision
 from pictures import opened
 
-from cnnviz.cli import EXIT_BAD_INPUT, CliError
-from cnnviz.cli.layers import add_layer_commands
+from cnnviz.cli import main
 from cnnviz.core.engine import Engine
 from cnnviz.core.inspect.colormaps import lookup_table
 
 
 def run_cli(argv: list[str]) -> int:
-    """Parse and run like cnnviz.cli.main does (CliError -> one line, exit 2)."""
-    parser = argparse.ArgumentParser(prog="cnnviz")
-    add_layer_commands(parser.add_subparsers())
-    args = parser.parse_args(argv)
-    try:
-        return args.run(args)
-    except CliError as exc:
-        print(f"cnnviz: error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+    """The command line's own entry point, in this process (user errors: one line, exit 2)."""
+    return main(argv)
 
 
 @pytest.fixture(scope="module")

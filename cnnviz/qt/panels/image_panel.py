@@ -18,7 +18,9 @@ class ImageView(pg.GraphicsLayoutWidget):
         self.label = self.addLabel(title, row=0, col=0)
         self.view = self.addViewBox(row=1, col=0, lockAspect=True, invertY=True, enableMouse=False)
         self.view.setMenuEnabled(False)
-        self.image_item = pg.ImageItem(axisOrder="row-major")
+        # Large montages are drawn at screen resolution, not pixel for pixel: the colour
+        # lookup then runs on what is seen, which keeps the GUI thread responsive.
+        self.image_item = pg.ImageItem(axisOrder="row-major", autoDownsample=True)
         self.view.addItem(self.image_item)
         self.image: np.ndarray | None = None
         self.caption = ""
