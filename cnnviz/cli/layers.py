@@ -51,11 +51,12 @@ def add_layer_commands(subparsers: Any) -> None:
 
 def _check_layer(engine: Engine, name: str) -> None:
     """UnknownLayerError naming close layer names unless `name` is a module or join."""
+    from cnnviz.core.inspect.capture import find_module
     from cnnviz.core.inspect.layers import conv_layers
     from cnnviz.core.inspect.text import require_layer
     from cnnviz.core.inspect.view import layer_tree_for
 
-    if name in dict(engine.model.named_modules()):
+    if find_module(engine.model, name) is not None:
         return
     names = [node.name for node in layer_tree_for(engine).walk() if node.name]
     require_layer(name, names, engine.spec.name, convs=conv_layers(engine.model))
@@ -130,6 +131,7 @@ def run_filters(args: argparse.Namespace) -> int:
     from torch import nn
 
     from cnnviz.cli.common import CliError, load_engine
+    from cnnviz.core.inspect.capture import find_module
     from cnnviz.core.inspect.export import (
         auto_scale,
         parse_channels,
@@ -142,7 +144,7 @@ def run_filters(args: argparse.Namespace) -> int:
     _check_outputs(args, "out")
     engine = load_engine(args)
     _check_layer(engine, args.layer)
-    module = dict(engine.model.named_modules()).get(args.layer)
+    module = find_module(engine.model, args.layer)
     if not isinstance(module, nn.Conv2d):
         kind = type(module).__name__ if module is not None else "join node"
         raise CliError(f"{args.layer} is a {kind}, not a Conv2d: it has no kernels to draw")

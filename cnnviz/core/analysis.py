@@ -16,6 +16,7 @@ from torch import nn
 from cnnviz.core.augment.lab import LabOutcome, lab_outcome
 from cnnviz.core.augment.spec import AugmentSettings
 from cnnviz.core.engine import Prediction
+from cnnviz.core.inspect.capture import find_module
 from cnnviz.core.inspect.settings import LayerSettings
 from cnnviz.core.inspect.text import require_layer
 from cnnviz.core.inspect.tree import LayerTree
@@ -97,7 +98,7 @@ class AnalysisRequest(Request[AnalysisResult]):
             lab = lab_outcome(prediction, baseline, augmented, self.augment.spec, self.augment.seed)
         view = None
         if settings is not None and name is not None and seen is not None:
-            module = dict(engine.model.named_modules()).get(name)
+            module = find_module(engine.model, name)
             kernels = None
             if "filters" in parts and isinstance(module, nn.Conv2d):
                 kernels = session.kernel_views(name)

@@ -10,7 +10,19 @@ from torch import nn
 
 from cnnviz.core.errors import UnknownLayerError
 
-__all__ = ["ActivationCapture", "UnknownLayerError"]
+__all__ = ["ActivationCapture", "UnknownLayerError", "find_module"]
+
+
+def find_module(model: nn.Module, name: str) -> nn.Module | None:
+    """The submodule called `name` ("" is the model), or None (a join node, a typo).
+
+    Walks the dotted path instead of building the whole named_modules() map, which costs
+    milliseconds per call on a large model (it ran several times per live update).
+    """
+    try:
+        return model.get_submodule(name)
+    except AttributeError:
+        return None
 
 
 class ActivationCapture:
@@ -22,12 +34,12 @@ class ActivationCapture:
     """
 
     def __init__(self, model: nn.Module, layer_names: Iterable[str]) -> None:
-        modules = dict(model.named_modules())
         self._targets: dict[str, nn.Module] = {}
         for name in layer_names:
-            if name not in modules:
+            module = find_module(model, name)
+            if module is None:
                 raise UnknownLayerError(f"model has no layer named {name!r}")
-            self._targets[name] = modules[name]
+            self._targets[name] = module
         self.outputs: dict[str, list[torch.Tensor]] = {name: [] for name in self._targets}
         self._handles: list[torch.utils.hooks.RemovableHandle] = []
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from cnnviz.core.inspect.capture import ActivationCapture
+from cnnviz.core.inspect.capture import ActivationCapture, find_module
 from cnnviz.core.inspect.layers import join_extractor_with_output
 
 
@@ -31,7 +31,7 @@ def forward_capturing(
     feature extractor that returns the join and the model's output together.
     """
     size = (int(x.shape[-2]), int(x.shape[-1]))
-    module = dict(model.named_modules()).get(name)
+    module = find_module(model, name)
     if module is None:
         outputs = join_extractor_with_output(model, name)(x)
         return LayerForward(outputs["output"], outputs["layer"].detach().clone(), size)

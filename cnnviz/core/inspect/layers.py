@@ -16,7 +16,7 @@ from torch import fx, nn
 from torch.fx.passes.shape_prop import ShapeProp
 from torchvision.models.feature_extraction import NodePathTracer, create_feature_extractor
 
-from cnnviz.core.inspect.capture import ActivationCapture, UnknownLayerError
+from cnnviz.core.inspect.capture import ActivationCapture, UnknownLayerError, find_module
 from cnnviz.core.inspect.tree import ConvInfo, JoinNode, LayerNode, LayerTree, TreeNode
 
 _CONV_TYPES = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
@@ -333,7 +333,7 @@ def layer_output(model: nn.Module, x: torch.Tensor, name: str) -> torch.Tensor:
     model.eval()
     try:
         with torch.no_grad():
-            if name in dict(model.named_modules()):
+            if find_module(model, name) is not None:
                 with ActivationCapture(model, [name]) as cap:
                     model(x)
                 return cap.last(name)

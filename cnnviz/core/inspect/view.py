@@ -14,6 +14,7 @@ from PIL import Image
 from torch import nn
 
 from cnnviz.core.errors import UnknownLayerError
+from cnnviz.core.inspect.capture import find_module
 from cnnviz.core.inspect.filters import (
     KernelGrid,
     batchnorm_params,
@@ -135,7 +136,7 @@ def _as_maps(activation: np.ndarray) -> np.ndarray:
 
 
 def _describe(model: nn.Module, name: str, output: torch.Tensor) -> LayerDescription:
-    module = dict(model.named_modules()).get(name)
+    module = find_module(model, name)
     shape = tuple(output.shape)
     if module is None:
         # fx names a node after its function, numbered when repeated: "add", "cat_1".
@@ -156,7 +157,7 @@ def _describe(model: nn.Module, name: str, output: torch.Tensor) -> LayerDescrip
 
 def kernel_views(model: nn.Module, layer: str) -> tuple[KernelGrid, np.ndarray | None]:
     """Kernel grid and, for an RGB first layer, colour patches of conv `layer`."""
-    conv = dict(model.named_modules())[layer]
+    conv = find_module(model, layer)
     assert isinstance(conv, nn.Conv2d), f"{layer} is not a Conv2d"
     rgb = conv.in_channels == 3 and conv.groups == 1
     return kernel_grid(conv), first_layer_patches(conv) if rgb else None
@@ -179,7 +180,7 @@ def build_layer_view(
     _prediction, seen = engine.predict_capturing(image, name, conv_input="im2col" in settings.parts)
     assert seen is not None
     views = None
-    module = dict(engine.model.named_modules()).get(name)
+    module = find_module(engine.model, name)
     if "filters" in settings.parts and isinstance(module, nn.Conv2d):
         views = kernel_views(engine.model, name)
     return layer_view_from(engine.model, name, seen, settings, views)
@@ -217,7 +218,7 @@ def layer_view_from(
     lap("montage")
     stats = activation_stats(maps) if "stats" in settings.parts else None
     lap("stats")
-    module = dict(model.named_modules()).get(name)
+    module = find_module(model, name)
     report = bn = None
     kernels_grid = patches = None
     note = ""
