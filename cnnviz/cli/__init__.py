@@ -55,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     from cnnviz.cli.layers import add_layer_commands
 
     add_layer_commands(sub)
+    from cnnviz.cli.explain import add_explain_command
+
+    add_explain_command(sub)
 
     bench = sub.add_parser("bench", help="time forward passes, lab updates and montages")
     bench.add_argument(
