@@ -129,7 +129,7 @@ def preprocess_geometry(spec: ArchSpec) -> PreprocessGeometry:
         if isinstance(step, v2.Resize) and step.size is not None:
             size = list(step.size)
             resize_to = size[0] if len(size) == 1 else (size[0], size[1])
-            interpolation = step.interpolation.value
+            interpolation = getattr(step.interpolation, "value", str(step.interpolation))
         elif isinstance(step, v2.CenterCrop):
             crop_to = (step.size[0], step.size[1])
     if resize_to is None and crop_to is None:
