@@ -52,7 +52,9 @@ def add_explain_command(subparsers: Any) -> None:
         help="class to explain: an index or (part of) a name (default: the top-1 class)",
     )
     add_augment_arguments(p)
-    p.add_argument("--out", metavar="overlay.png", help="write the map over the model input (PNG)")
+    p.add_argument(
+        "--out", metavar="overlay.png", help="write the map as an overlay PNG (default: none)"
+    )
     p.add_argument(
         "--on",
         choices=("input", "original"),
@@ -71,7 +73,8 @@ def add_explain_command(subparsers: Any) -> None:
     p.add_argument(
         "--npy",
         metavar="map.npy",
-        help="write the raw float32 map: layer resolution for CAMs, model-input otherwise",
+        help="write the raw float32 map: layer resolution for CAMs, model-input otherwise "
+        "(default: none)",
     )
     p.add_argument("--json", action="store_true", help="print one JSON object (default: text)")
     p.add_argument("--steps", type=int, default=D.steps, help=f"ig: path steps (default {D.steps})")

@@ -50,11 +50,11 @@ def contrast(
     a = explain(engine, x, method, target_class=class_a, layer=layer, options=options)
     b = explain(engine, x, method, target_class=class_b, layer=a.layer, options=options)
     difference = (a.map - b.map).astype(np.float32)
-    peak = float(np.abs(difference).max())
-    scaled = difference / peak if peak > 0 else np.zeros_like(difference)
     shape = a.upsampled.shape
-    upsampled = scaled if scaled.shape == shape else resample(scaled, shape)
-    return Contrast(a, b, difference, upsampled.astype(np.float32))
+    upsampled = difference if difference.shape == shape else resample(difference, shape)
+    peak = float(np.abs(upsampled).max())
+    scaled = upsampled / peak if peak > 0 else np.zeros_like(upsampled)
+    return Contrast(a, b, difference, scaled.astype(np.float32))
 
 
 def explain_grid(
