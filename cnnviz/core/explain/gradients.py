@@ -1,10 +1,12 @@
 """Pixel attributions from input gradients: saliency, SmoothGrad, integrated gradients.
 
-Own implementations rather than Captum's: measured on this project's 2-core CPU they run
-as fast as Captum's (the work is the same batched forward + backward; see the report of
-issue 10), and they check `cancelled()` and report progress between batches, which
-Captum cannot, and keep Captum out of the runtime dependencies. Captum serves as a test
-reference.
+Own implementations rather than Captum's. Measured interleaved on this project's 2-core
+CPU, as multiples of a bare Lite0 forward (Captum 0.9.0 in brackets): saliency 2.3 (2.2),
+SmoothGrad with 16 samples 31 (40), integrated gradients with 32 steps 89 (76, uniform
+steps), occlusion 32/16 155 (148): the same batched forward + backward, so no speed to
+gain. Ours check `cancelled()` and report progress between batches, which Captum cannot,
+place the integration steps adaptively, and keep Captum out of the runtime
+dependencies; Captum serves as a test reference.
 """
 
 from __future__ import annotations
@@ -203,8 +205,9 @@ def probe_path(
 
     Trained networks often change their score within a few percent of the path (a black
     baseline "switches on" the image's features there), which a uniform grid of 64 steps
-    misses by 10-20 %. Forward passes (no backward) split the intervals with the largest
-    score change, eight at a time, until `probes` points are spent.
+    integrates badly (completeness off by 17-60 % on the trained Lite0, 2-17 % with Captum's
+    Gauss-Legendre; 1-9 % with these steps). Forward passes (no backward) split the
+    intervals with the largest score change, eight at a time, until `probes` are spent.
     """
     start = min(8, probes)
     edges = np.linspace(0.0, 1.0, start + 1)
