@@ -63,7 +63,8 @@ def test_json_and_npy_of_gradcam(capsys, weights, cat_path, tmp_path):
     model = torchvision.models.resnet18()
     model.load_state_dict(torch.load(weights))
     model.eval()
-    x = torchvision.models.ResNet18_Weights.IMAGENET1K_V1.transforms()(Image.open(cat_path))
+    with Image.open(cat_path) as photo:
+        x = torchvision.models.ResNet18_Weights.IMAGENET1K_V1.transforms()(photo.convert("RGB"))
     with torch.inference_mode():
         probs = torch.softmax(model(x.unsqueeze(0)), 1)[0]
     top = int(probs.argmax())
@@ -71,7 +72,8 @@ def test_json_and_npy_of_gradcam(capsys, weights, cat_path, tmp_path):
     assert record["class"]["probability"] == pytest.approx(float(probs[top]), rel=1e-4)
     assert record["map_shape"] == [7, 7] and np.load(npy).shape == (7, 7)
     assert np.load(npy).dtype == np.float32
-    assert Image.open(png).size == (224, 224)
+    with Image.open(png) as overlay:
+        assert overlay.size == (224, 224)
 
 
 def test_pixel_method_npy_is_at_model_input_size(capsys, cat_path, tmp_path):
@@ -98,7 +100,8 @@ def test_augment_explains_the_augmented_image(capsys, cat_path, tmp_path, lite_e
     argv = [cat_path, "--method", "saliency", "--class", "281", "--augment", spec]
     assert run(capsys, *argv, "--npy", str(npy))[0] == 0
     # The lab hands the engine the augmented uint8 tensor: here flipped by hand.
-    flipped = torch.flip(pil_to_tensor(Image.open(cat_path).convert("RGB")), dims=[-1])
+    with Image.open(cat_path) as photo:
+        flipped = torch.flip(pil_to_tensor(photo.convert("RGB")), dims=[-1])
     expected = explain(lite_engine, flipped, "saliency", target_class=281).map
     np.testing.assert_allclose(np.load(npy), expected, rtol=1e-4, atol=1e-6 * expected.max())
 

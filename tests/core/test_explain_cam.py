@@ -100,7 +100,7 @@ def test_cams_match_the_grad_cam_package(request, cat, method, model_name, layer
     assert result.upsampled.min() >= 0 and result.upsampled.max() <= 1
 
 
-@pytest.mark.parametrize(("model_name", "layer", "expected_layer"), CASES)
+@pytest.mark.parametrize(("model_name", "layer", "expected_layer"), [CASES[0], CASES[3]])
 def test_gradcam_matches_plain_autograd(request, cat, model_name, layer, expected_layer):
     engine = _engine(request, model_name)
     target = 281  # tabby, whatever the model predicts

@@ -70,7 +70,7 @@ def test_smoothgrad_without_noise_is_saliency(engine, cat):
         cat,
         "smoothgrad",
         target_class=281,
-        options=ExplainOptions(samples=3, noise=0.0, batch_size=2),
+        options=ExplainOptions(samples=2, noise=0.0, batch_size=2),
     )
     np.testing.assert_allclose(smooth.map, plain.map, rtol=1e-3, atol=1e-5 * plain.map.max())
     noisy = explain(
