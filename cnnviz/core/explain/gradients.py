@@ -1,12 +1,13 @@
 """Pixel attributions from input gradients: saliency, SmoothGrad, integrated gradients.
 
 Own implementations rather than Captum's. Measured interleaved on this project's 2-core
-CPU, as multiples of a bare Lite0 forward (Captum 0.9.0 in brackets): saliency 2.3 (2.2),
-SmoothGrad with 16 samples 31 (40), integrated gradients with 32 steps 89 (76, uniform
-steps), occlusion 32/16 155 (148): the same batched forward + backward, so no speed to
-gain. Ours check `cancelled()` and report progress between batches, which Captum cannot,
-place the integration steps adaptively, and keep Captum out of the runtime
-dependencies; Captum serves as a test reference.
+CPU, as multiples of a bare forward, Lite0 / ResNet-50 (Captum 0.9.0 in brackets):
+saliency 2.3 / 2.3 (2.2 / 2.4), SmoothGrad with 16 samples 31 / 29 (40 / 32), integrated
+gradients with 32 steps 89 / 80 (76 / 67; ours uniform 91 / 66, the adaptive probe costs
+about 14 forwards), occlusion 32/16 155 / 136 (148 / 145): the same batched forward +
+backward, so no speed to gain. Ours check `cancelled()` and report progress between
+batches, which Captum cannot, place the integration steps adaptively, and keep Captum out
+of the runtime dependencies; Captum serves as a test reference.
 """
 
 from __future__ import annotations
