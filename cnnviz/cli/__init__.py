@@ -59,9 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_layer_commands(sub)
     from cnnviz.cli.compare import add_compare_command
     from cnnviz.cli.evaluate import add_eval_command
+    from cnnviz.cli.explain import add_explain_command
 
     add_compare_command(sub)
     add_eval_command(sub)
+    add_explain_command(sub)
 
     bench = sub.add_parser(
         "bench",

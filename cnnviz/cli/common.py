@@ -25,12 +25,16 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="NAME",
         help=f"architecture (default {DEFAULT_ARCH}; see `cnnviz models`)",
     )
-    parser.add_argument("--weights", metavar="FILE", help="a .pth/.pt/.safetensors state dict")
+    parser.add_argument(
+        "--weights",
+        metavar="FILE",
+        help="a .pth/.pt/.safetensors state dict (default: the bundled or cached weights)",
+    )
     parser.add_argument("--device", metavar="D", help="cpu, cuda or mps (default: best available)")
     parser.add_argument(
         "--download",
         action="store_true",
-        help="download torchvision weights if they are not cached",
+        help="download torchvision weights if they are not cached (default: no download)",
     )
 
 
@@ -39,10 +43,14 @@ def add_augment_arguments(parser: argparse.ArgumentParser) -> None:
         "--augment",
         metavar="SPEC",
         help='torchvision v2 augmentations, e.g. "RandomHorizontalFlip(p=1.0); '
-        'RandomRotation(degrees=[30, 30])"',
+        'RandomRotation(degrees=[30, 30])" (default: none)',
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed of the random augmentations")
-    parser.add_argument("--mix", metavar="IMAGE", help="second image for MixUp/CutMix")
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of the random augmentations (default 0)"
+    )
+    parser.add_argument(
+        "--mix", metavar="IMAGE", help="second image for MixUp/CutMix (default: none)"
+    )
 
 
 def load_engine(args: argparse.Namespace) -> Engine:
