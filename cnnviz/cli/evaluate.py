@@ -7,8 +7,7 @@ import json
 import sys
 from typing import Any
 
-from cnnviz.cli.common import CliError
-from cnnviz.defaults import DEFAULT_ARCH
+from cnnviz.cli.common import CliError, add_model_arguments
 
 SHOWN = 5  # skipped entries and confused pairs listed in the text report
 
@@ -24,23 +23,7 @@ def add_eval_command(subparsers: Any) -> None:
         help="a folder with one sub-folder per class (class name or WordNet id), "
         "or a CSV file of path,label rows",
     )
-    parser.add_argument(
-        "--arch",
-        default=DEFAULT_ARCH,
-        metavar="NAME",
-        help=f"architecture (default {DEFAULT_ARCH}; see `cnnviz models`)",
-    )
-    parser.add_argument(
-        "--weights",
-        metavar="FILE",
-        help="a .pth/.pt/.safetensors state dict (default: the offline/cached weights)",
-    )
-    parser.add_argument("--device", metavar="D", help="cpu, cuda or mps (default: best available)")
-    parser.add_argument(
-        "--download",
-        action="store_true",
-        help="download torchvision weights if they are not cached (default: off)",
-    )
+    add_model_arguments(parser)
     parser.add_argument(
         "--augment",
         metavar="SPEC",
