@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from torchvision import tv_tensors
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
 
 from cnnviz.core.augment.catalog import CATALOG, ParamInfo, catalog_entry, range_from_scalar
-from cnnviz.core.augment.pipeline import build_pipeline
+from cnnviz.core.augment.pipeline import build_pipeline, transform_seed
 from cnnviz.core.augment.spec import (
     AugmentSpec,
     SpecError,
@@ -380,3 +381,32 @@ def test_recorded_torchvision_defaults_equal_the_installed_signatures():
         }
         actual = {k: v.value if isinstance(v, enum.Enum) else v for k, v in actual.items()}
         assert TORCHVISION_DEFAULTS[entry.name] == actual, entry.name
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "RandomRotation(degrees=[-40, 40])",
+        "RandomRotation(degrees=[25, 25], expand=True)",
+        "RandomAffine(degrees=[-20, 20], translate=[0.1, 0.2], scale=[0.8, 1.2])",
+        "RandomPerspective(distortion_scale=0.4, interpolation='nearest')",
+        "RandomRotation(degrees=[10, 10], interpolation='bilinear')",  # keeps its fill
+    ],
+)
+def test_the_faster_black_fill_gives_torchvisions_own_pixels(text):
+    """cnnviz skips torchvision's fill blend where it cannot change a pixel; compare with
+    torchvision's own transform built with the catalogue's fill=0, same seed."""
+    spec = parse_spec(text)
+    call = spec.calls[0]
+    kwargs = {k: list(v) if isinstance(v, tuple) else v for k, v in call.kwargs}
+    if "interpolation" in kwargs:
+        kwargs["interpolation"] = v2.InterpolationMode(kwargs["interpolation"])
+    reference = getattr(v2, call.name)(**{**kwargs, "fill": 0})
+    img = _image()
+    pipeline = build_pipeline(spec)
+    for seed in range(3):
+        ours = pipeline.apply(img, seed=seed).image
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(transform_seed(seed, call.name, 0))
+            expected = reference(tv_tensors.Image(img)).as_subclass(torch.Tensor)
+        assert torch.equal(ours, expected)

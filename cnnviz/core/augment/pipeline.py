@@ -30,7 +30,7 @@ from torchvision import tv_tensors
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
 
-from cnnviz.core.augment.catalog import catalog_entry
+from cnnviz.core.augment.catalog import TORCHVISION_DEFAULTS, catalog_entry
 from cnnviz.core.augment.spec import AugmentSpec, SpecError, TransformCall, format_call
 from cnnviz.core.images import MAX_ASPECT_RATIO
 
@@ -111,6 +111,8 @@ def _mix(
 
 
 _ENUMS = {"interpolation": v2.InterpolationMode, "policy": v2.AutoAugmentPolicy}
+# Geometric transforms that resample through torchvision's grid sampler.
+_GRID_SAMPLED = frozenset({"RandomRotation", "RandomAffine", "RandomPerspective"})
 
 
 def _kwargs_for_torchvision(call: TransformCall) -> dict[str, object]:
@@ -123,7 +125,22 @@ def _kwargs_for_torchvision(call: TransformCall) -> dict[str, object]:
         kwargs[key] = value
     if catalog_entry(call.name).needs_second_image:
         kwargs["num_classes"] = 2  # the lab mixes two images labelled 0 and 1
+    if _black_fill_is_free(call):
+        # With nearest sampling a zero fill is what the grid sampler leaves outside the
+        # image anyway; torchvision's fill path adds a mask channel and a blend that cost
+        # 4x the rotation itself (7.7 vs 1.8 ms on a 451x300 photo), for identical pixels.
+        kwargs["fill"] = None
     return kwargs
+
+
+def _black_fill_is_free(call: TransformCall) -> bool:
+    defaults = TORCHVISION_DEFAULTS.get(call.name, {})
+    if "fill" not in defaults or "interpolation" not in defaults:
+        return False
+    fill = call.get("fill", defaults["fill"])
+    interpolation = call.get("interpolation", defaults["interpolation"])
+    black = fill == 0 or (isinstance(fill, tuple | list) and all(v == 0 for v in fill))
+    return black and interpolation == "nearest" and call.name in _GRID_SAMPLED
 
 
 def build_transform(call: TransformCall) -> v2.Transform:
