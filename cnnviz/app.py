@@ -88,8 +88,12 @@ def _arm_screenshot(window, path: str, exit_code: dict[str, int]) -> None:
     window.sigErrorShown.connect(on_error)
 
 
-def window_rates(image: str) -> dict[str, object]:
-    """The window's live update rate (see cnnviz.qt.window_bench), for `cnnviz bench`."""
+def window_rates(image: str, steps: int = 20) -> tuple[tuple[float, ...], tuple[float, ...], float]:
+    """The window's live updates (see cnnviz.qt.window_bench), for `cnnviz bench`: the
+    slider-to-screen times and the panels' redraw times in ms, and updates per second
+    while dragging. Runs offscreen unless a platform is chosen."""
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from cnnviz.qt.window_bench import measure
 
-    return measure(image).as_dict()
+    rates = measure(image, steps=steps)
+    return rates.step_ms, rates.draw_ms, rates.drag_per_second

@@ -214,6 +214,52 @@ def bench_montage(device: str | None, repeat: int) -> list[Figure]:
     return interleaved(engine, named, repeat)
 
 
+def bench_explain(device: str | None, repeat: int) -> list[Figure]:
+    """Grad-CAM, Grad-CAM++ and saliency on the default model's last conv block, and the
+    `grad-cam` package's GradCAM on the same input when it is installed."""
+    from cnnviz.cli.bench_explain import _gradcam_package
+    from cnnviz.core.engine import Engine
+    from cnnviz.core.explain.cam import default_cam_layer
+    from cnnviz.core.explain.methods import explain
+    from cnnviz.core.images import load_image
+    from cnnviz.resources_path import default_sample
+
+    engine = Engine.load(DEFAULT_ARCH, device=device)
+    image = load_image(default_sample())
+    x = engine.to_tensor(image).unsqueeze(0).to(engine.device)
+    target = int(engine.predict(image).top[0].index)
+    named: list[tuple[str, Callable[[], object]]] = [
+        (f"{DEFAULT_ARCH} {method}", lambda m=method: explain(engine, x[0], m, target_class=target))
+        for method in ("gradcam", "gradcam++", "saliency")
+    ]
+    package = _gradcam_package(engine, x, default_cam_layer(engine.model, x), target)
+    if package is not None:
+        run, close = package
+        named.append(("grad-cam package GradCAM (same layer and class)", run))
+    try:
+        return interleaved(engine, named, repeat)
+    finally:
+        if package is not None:
+            close()
+
+
+def bench_window(bare_ms: float, steps: int) -> list[Figure]:
+    """The real window, offscreen: a lab slider moved, the result drawn by every panel."""
+    from cnnviz.app import window_rates
+    from cnnviz.resources_path import default_sample
+
+    step_ms, draw_ms, dragging = window_rates(str(default_sample()), steps)
+    return [
+        _summary(
+            f"window: slider move to result drawn ({1000 / statistics.median(step_ms):.1f}"
+            f" per second; {dragging:.1f} per second while dragging)",
+            step_ms,
+            bare_ms,
+        ),
+        _summary("window: every panel's redraw of one result", draw_ms, bare_ms),
+    ]
+
+
 @dataclass(frozen=True)
 class BenchReport:
     device: str
@@ -250,10 +296,13 @@ def run_bench(
     results: dict[str, list[Figure]] = {}
     say("live")
     results["live"] = bench_live(device, repeat)
+    bare = results["live"][0].median_ms
     runners: dict[str, Callable[[], list[Figure]]] = {
         "forward": lambda: bench_forward(archs, device, repeat),
         "layer": lambda: bench_layer_view(device, repeat),
         "montage": lambda: bench_montage(device, repeat),
+        "explain": lambda: bench_explain(device, repeat),
+        "window": lambda: bench_window(bare, repeat),
     }
     for section in sections:
         if section in runners:

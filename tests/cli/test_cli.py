@@ -249,3 +249,27 @@ def test_one_preprocessing_path_for_plain_augmented_and_hand_flipped(
             x = transforms(image.convert("RGB"))[None]
             expected = torch.softmax(reference.eval()(x), dim=1)[0].numpy()
         np.testing.assert_allclose(shown, expected, atol=1e-4, rtol=0)
+
+
+def test_bench_json_reports_the_live_ratio_and_every_figure_with_its_spread():
+    result = cnnviz("bench", "--sections", "live,montage", "--repeat", "3", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert set(report) == {"device", "ratio", "sections"} and report["device"] == "CPU"
+    assert set(report["sections"]) == {"live", "montage"}
+    progress = [line for line in result.stderr.splitlines() if line.startswith("bench: ")]
+    assert [line.split(" (")[0] for line in progress] == [
+        "bench: live",
+        "bench: montage",
+        "bench: done",
+    ]
+    for figures in report["sections"].values():
+        for figure in figures.values():
+            assert figure["min_ms"] <= figure["median_ms"] <= figure["max_ms"]
+            assert figure["ratio"] == pytest.approx(
+                figure["median_ms"] / figure["bare_forward_ms"], abs=2e-3
+            )
+            assert isinstance(figure["noisy"], bool)
+    live = report["sections"]["live"]
+    update = next(v for k, v in live.items() if "live update" in k)
+    assert report["ratio"] == update["ratio"] and update["ratio"] > 1  # more than a forward
