@@ -97,12 +97,12 @@ class LayerExplorerController(QObject):
 
     def shown_parts(self) -> frozenset[str]:
         """The explorer's parts on screen now (a dock behind another tab is not)."""
-        return frozenset(part for key, part in self._PARTS.items() if self.docks[key].isVisible())
+        return frozenset(part for key, part in self._PARTS.items() if _on_screen(self.docks[key]))
 
     def settings(self) -> LayerSettings | None:
         """The layer and montage settings for an analysis; None when no panel shows them."""
         parts = self.shown_parts()
-        if not parts and not self.docks["layers"].isVisible():
+        if not parts and not _on_screen(self.docks["layers"]):
             return None  # work for hidden panels is not done
         from cnnviz.core.inspect.settings import LayerSettings
 
@@ -257,6 +257,12 @@ class LayerExplorerController(QObject):
         """Re-theme every panel of the explorer."""
         for panel in self.panels:
             panel.apply_theme(theme)
+
+
+def _on_screen(dock: QDockWidget) -> bool:
+    """Whether any of `dock` is seen: a tabified dock behind another tab still reports
+    isVisible(), but nothing of it is visible."""
+    return dock.isVisible() and not dock.visibleRegion().isEmpty()
 
 
 def install_layer_explorer(window: MainWindow) -> LayerExplorerController:

@@ -57,7 +57,12 @@ def _click_tree_row(qtbot, panel, name):
     qtbot.mouseClick(panel.tree.viewport(), Qt.LeftButton, pos=rect.center())
 
 
-def test_first_result_shows_the_tree_and_the_first_conv(explorer, lite_engine, samples_dir):
+def _show_tab(qtbot, window, controller, key: str):
+    """Bring one of the explorer's tabs to the front and wait for what it asks for."""
+    return wait_for_result(qtbot, window, controller.docks[key].raise_)
+
+
+def test_first_result_shows_the_tree_and_the_first_conv(qtbot, explorer, lite_engine, samples_dir):
     window, controller = explorer
     assert controller.tree is not None and controller.tree_panel.items
     assert controller.tree_panel.current_layer() == "features.0.conv"
@@ -65,8 +70,11 @@ def test_first_result_shows_the_tree_and_the_first_conv(explorer, lite_engine, s
     expected = _hook(lite_engine, "features.0.conv", load_image(samples_dir / "cat.jpg"))
     np.testing.assert_allclose(view.activation, expected, rtol=1e-5, atol=1e-5)
     np.testing.assert_array_equal(controller.maps.montage_view.image, view.montage.image)
+    _show_tab(qtbot, window, controller, "stats")
     assert controller.stats.labels["layer"].text() == "features.0.conv"
+    _show_tab(qtbot, window, controller, "filters")
     assert controller.filters.mode() == "patches"
+    _show_tab(qtbot, window, controller, "matmul")
     assert "✓" in controller.matmul.summary.text()
 
 
@@ -84,6 +92,7 @@ def test_selecting_layers_in_the_tree_widget(qtbot, explorer, lite_engine, sampl
             assert view.description.kind == "add" and controller.filters.grid is None
         else:
             np.testing.assert_allclose(view.activation, _hook(lite_engine, name, cat), atol=1e-5)
+    _show_tab(qtbot, window, controller, "filters")
     assert controller.filters.pages.currentWidget() is controller.filters.bn_plots
     panel.filter_box.clear()
 
@@ -177,3 +186,15 @@ def test_layer_chosen_before_start_and_unknown_layer_fallback(qtbot, tmp_path, s
         assert controller.view.layer == "features.0.conv"
     finally:
         stop_window(window)
+
+
+def test_a_hidden_panel_costs_nothing_until_its_tab_is_shown(qtbot, explorer):
+    window, controller = explorer
+    stats_dock = controller.docks["stats"]
+    assert stats_dock.visibleRegion().isEmpty()  # behind the feature-maps tab
+    shown = window.shown_result
+    assert shown.layer_view.stats is None and shown.layer_view.montage is not None
+    # Showing the statistics tab asks again, now with the statistics computed.
+    result = wait_for_result(qtbot, window, stats_dock.raise_)
+    assert result.layer_view.stats is not None and result.layer_view.montage is None
+    assert controller.stats.stats is result.layer_view.stats  # drawn from this result
