@@ -95,3 +95,12 @@ def test_a_new_image_does_not_cancel_the_download_and_picking_again_retries(
     retry = _start_download(qtbot, window)  # the same, untrained model picked again
     assert not {rid for rid, _ in retry} & first_attempt
     wait_for_result(qtbot, window, window.cancel_button.click)
+
+
+def test_closing_during_a_download_quits_within_a_second(qtbot, window, slow_weights):
+    _start_download(qtbot, window)
+    thread = window.worker_thread.thread
+    start = time.perf_counter()
+    window.close()
+    assert time.perf_counter() - start < 1.0
+    assert thread.isFinished() and not window.worker_busy  # the download stopped, joined
