@@ -222,7 +222,10 @@ def test_bundled_wordnet_ids_agree_with_torchvisions_imagenette() -> None:
         assert CATEGORIES[wnids.index(wnid)] == names[0]
 
 
-def test_every_sample_has_a_true_label_of_its_models_classes_or_a_note(samples_dir) -> None:
+def test_every_sample_has_a_true_label_of_its_models_classes_or_a_note() -> None:
+    from cnnviz.resources_path import samples_dir as installed_samples
+
+    samples_dir = installed_samples()  # the samples the package reads, installed or not
     labels = sample_labels()
     assert len(labels) == 17
     for label in labels:
