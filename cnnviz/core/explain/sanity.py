@@ -30,6 +30,7 @@ from cnnviz.core.explain.methods import (
     compute_map,
     model_input,
 )
+from cnnviz.core.inspect.layers import hooked_forward
 
 ProgressCallback = Callable[[int, int], None]
 CancelCheck = Callable[[], bool]
@@ -68,21 +69,8 @@ def randomisation_blocks(model: nn.Module, x: torch.Tensor) -> list[tuple[str, l
     that one step randomises one unit of the architecture.
     """
     modules = dict(model.named_modules())
-    order: dict[str, int] = {}
-
-    def seen(name: str) -> Callable[..., None]:
-        def hook(*_: object) -> None:
-            order.setdefault(name, len(order))
-
-        return hook
-
-    handles = [m.register_forward_pre_hook(seen(n)) for n, m in modules.items() if n]
-    try:
-        with torch.no_grad():
-            model(x)
-    finally:
-        for handle in handles:
-            handle.remove()
+    # When each module first ran, from the layer tree's own hooked forward.
+    order = {name: ticks[0] for name, ticks in hooked_forward(model, x).calls.items() if ticks}
     blocks: dict[str, list[nn.Module]] = {}
     for name, module in modules.items():
         if not name or not any(True for _ in module.parameters(recurse=False)):

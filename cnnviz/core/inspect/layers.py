@@ -134,7 +134,9 @@ class _Hooked:
     shapes: dict[str, tuple[int, ...] | None]
 
 
-def _hooked_forward(model: nn.Module, x: torch.Tensor) -> _Hooked:
+def hooked_forward(model: nn.Module, x: torch.Tensor) -> _Hooked:
+    """One no-grad forward that records, per module name, the ticks of its calls (in call
+    order over all modules) and its output shape; every hook is removed afterwards."""
     seen = _Hooked({}, {})
     ticks = itertools.count()
 
@@ -218,7 +220,7 @@ def build_layer_tree(model: nn.Module, example_input: torch.Tensor) -> LayerTree
     was_training = model.training
     model.eval()
     try:
-        seen = _hooked_forward(model, example_input)
+        seen = hooked_forward(model, example_input)
         try:
             joins, leaves = _find_joins(model, example_input, seen)
             joins_available, error = True, None
