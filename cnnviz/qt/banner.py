@@ -5,11 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QToolButton, QWidget
 
-STYLES = {
-    "untrained": "background:#b00020; color:white; font-weight:bold; padding:8px;",
-    "error": "background:#ffe08a; color:#3a2a00; padding:6px;",
-    "notice": "background:#d7ecff; color:#0b2a4a; padding:6px;",
-}
+from cnnviz.qt.theme import BANNER_STYLES as STYLES
 
 
 class Banner(QWidget):

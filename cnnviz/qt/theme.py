@@ -61,6 +61,15 @@ PRESENTATION = Theme(
     line_width=4,
 )
 
+# The banners across the top of the window, alike in both modes: they must stand out.
+BANNER_STYLES = {
+    "untrained": "background:#b00020; color:white; font-weight:bold; padding:8px;",
+    "error": "background:#ffe08a; color:#3a2a00; padding:6px;",
+    "notice": "background:#d7ecff; color:#0b2a4a; padding:6px;",
+}
+# A text field whose content cannot be used.
+INVALID_INPUT_STYLE = "border: 2px solid #b00020;"
+
 _base_point_size: float | None = None
 
 

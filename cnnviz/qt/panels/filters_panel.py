@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 
 from cnnviz.core.inspect.export import parse_channels
 from cnnviz.qt.panels.map_view import MapView, ask_save_path
-from cnnviz.qt.theme import NORMAL, Theme
+from cnnviz.qt.theme import INVALID_INPUT_STYLE, NORMAL, Theme
 
 if TYPE_CHECKING:
     from cnnviz.core.inspect.grids import KernelGrid
@@ -173,7 +173,7 @@ class FiltersPanel(QWidget):
             chosen = parse_channels(self.inputs_edit.text(), len(view.kernels.input_channels))
             self.inputs_edit.setStyleSheet("")
         except ValueError as exc:
-            self.inputs_edit.setStyleSheet("border: 2px solid #b00020;")
+            self.inputs_edit.setStyleSheet(INVALID_INPUT_STYLE)
             self.readout.setText(str(exc))
             return
         order = self.order_box.currentData()
