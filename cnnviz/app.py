@@ -44,6 +44,9 @@ def run_app(args: argparse.Namespace) -> int:
     if screenshot:
         settings.clear()
     window = MainWindow(options, settings)
+    size = getattr(args, "size", None)
+    if size is not None:
+        window.resize(*size)
     window.timings["process_start"] = PROCESS_START
     window.show()
     window.timings["window_shown"] = time.perf_counter()

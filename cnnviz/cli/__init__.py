@@ -37,6 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cnnviz", description="Look inside convolutional networks."
     )
+    from cnnviz import __version__
+
+    parser.add_argument("--version", action="version", version=f"cnnviz {__version__}")
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
 
     gui = sub.add_parser("gui", help="open the window (the default with no command)")
@@ -138,18 +141,49 @@ def _run_bench(args: argparse.Namespace) -> int:
 
 
 def add_gui_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--arch", metavar="NAME")
-    parser.add_argument("--image", metavar="FILE")
-    parser.add_argument("--weights", metavar="FILE")
-    parser.add_argument("--device", metavar="D")
+    parser.add_argument(
+        "--arch", metavar="NAME", help="architecture (default: the last one used, else Lite0)"
+    )
+    parser.add_argument(
+        "--image", metavar="FILE", help="image to open (default: the last one, else a sample)"
+    )
+    parser.add_argument(
+        "--weights", metavar="FILE", help="a .pth/.pt/.safetensors state dict (default: none)"
+    )
+    parser.add_argument(
+        "--device", metavar="D", help="cpu, cuda or mps (default: the last used, else the best)"
+    )
+    parser.add_argument(
+        "--size",
+        metavar="WxH",
+        type=_window_size,
+        help="window size in pixels, e.g. 1024x768 (default: the last size, else 1440x900)",
+    )
     parser.add_argument(
         "--screenshot",
         metavar="OUT.png",
-        help="wait for the result, save the window as PNG and exit",
+        help="wait for the result, save the window as PNG and exit (default: stay open)",
     )
-    parser.add_argument("--presentation", action="store_true", help="start in presentation mode")
-    parser.add_argument("--layer", metavar="LAYER", help="select this layer in the explorer")
+    parser.add_argument(
+        "--presentation",
+        action="store_true",
+        help="start in presentation mode (default: as last time)",
+    )
+    parser.add_argument(
+        "--layer", metavar="LAYER", help="select this layer in the explorer (default: first conv)"
+    )
     add_augment_arguments(parser)
+
+
+def _window_size(text: str) -> tuple[int, int]:
+    """ "1024x768" -> (1024, 768), within what a screen can show."""
+    width, sep, height = text.lower().partition("x")
+    if not sep or not width.isdigit() or not height.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not WIDTHxHEIGHT, e.g. 1024x768")
+    size = (int(width), int(height))
+    if not all(320 <= n <= 16384 for n in size):
+        raise argparse.ArgumentTypeError(f"{text}: each side must be 320 to 16384 pixels")
+    return size
 
 
 def _run_gui(args: argparse.Namespace) -> int:

@@ -273,3 +273,16 @@ def test_bench_json_reports_the_live_ratio_and_every_figure_with_its_spread():
     live = report["sections"]["live"]
     update = next(v for k, v in live.items() if "live update" in k)
     assert report["ratio"] == update["ratio"] and update["ratio"] > 1  # more than a forward
+
+
+def test_version_and_gui_size(tmp_path):
+    import cnnviz as package
+
+    version = cnnviz("--version")
+    assert version.returncode == 0 and version.stdout.strip() == f"cnnviz {package.__version__}"
+    bad = cnnviz("gui", "--size", "10x10")
+    assert bad.returncode == 2 and "320 to 16384" in bad.stderr
+    shot = tmp_path / "small.png"
+    done = cnnviz("gui", "--size", "1024x768", "--screenshot", str(shot), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert opened(shot).size == (1024, 768)  # a projector size, reproducible by anyone
