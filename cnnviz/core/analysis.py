@@ -11,12 +11,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
-from torch import nn
 
 from cnnviz.core.augment.lab import LabOutcome, lab_outcome
 from cnnviz.core.augment.spec import AugmentSettings
 from cnnviz.core.engine import Prediction
-from cnnviz.core.inspect.capture import find_module
 from cnnviz.core.inspect.settings import LayerSettings
 from cnnviz.core.inspect.text import require_layer
 from cnnviz.core.inspect.tree import LayerTree
@@ -79,8 +77,9 @@ class AnalysisRequest(Request[AnalysisResult]):
         name = None
         if settings is not None:
             name = resolve_layer(engine.model, settings.layer)
-            names = [node.name for node in session.layer_tree().walk()]
-            require_layer(name, names, engine.spec.name)
+            tree = session.layer_tree()
+            if name not in tree:
+                require_layer(name, [node.name for node in tree.walk()], engine.spec.name)
         parts = settings.parts if settings is not None else frozenset()
         prediction, seen = session.predict(
             engine,
@@ -98,11 +97,7 @@ class AnalysisRequest(Request[AnalysisResult]):
             lab = lab_outcome(prediction, baseline, augmented, self.augment.spec, self.augment.seed)
         view = None
         if settings is not None and name is not None and seen is not None:
-            module = find_module(engine.model, name)
-            kernels = None
-            if "filters" in parts and isinstance(module, nn.Conv2d):
-                kernels = session.kernel_views(name)
-            view = layer_view_from(engine.model, name, seen, settings, kernels)
+            view = layer_view_from(engine.model, name, seen, settings, session.kernel_views)
         return AnalysisResult(
             session.summary(),
             self.image_name,

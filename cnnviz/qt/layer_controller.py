@@ -129,7 +129,8 @@ class LayerExplorerController(QObject):
         if self.tree is not None and self._layer_arch == self.window.arch:
             from cnnviz.core.inspect.text import require_layer
 
-            require_layer(name, [node.name for node in self.tree.walk()], self.window.arch)
+            if name not in self.tree:
+                require_layer(name, [node.name for node in self.tree.walk()], self.window.arch)
             if name in self.tree_panel.items and self.tree_panel.current_layer() != name:
                 self.tree_panel.select(name, emit=False)
         self.maps_dock.raise_()

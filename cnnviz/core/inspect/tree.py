@@ -81,6 +81,10 @@ class LayerTree:
     def _index(self) -> dict[str, TreeNode]:
         return {node.name: node for node in self.walk()}
 
+    def __contains__(self, name: object) -> bool:
+        """Whether a module or join node is called `name` (from the cached index)."""
+        return name in self._index
+
     def find(self, name: str) -> TreeNode:
         """The module or join node called `name` (KeyError if absent)."""
         return self._index[name]

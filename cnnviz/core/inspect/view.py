@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
@@ -179,11 +180,7 @@ def build_layer_view(
     name = resolve_layer(engine.model, settings.layer)
     _prediction, seen = engine.predict_capturing(image, name, conv_input="im2col" in settings.parts)
     assert seen is not None
-    views = None
-    module = find_module(engine.model, name)
-    if "filters" in settings.parts and isinstance(module, nn.Conv2d):
-        views = kernel_views(engine.model, name)
-    return layer_view_from(engine.model, name, seen, settings, views)
+    return layer_view_from(engine.model, name, seen, settings)
 
 
 def layer_view_from(
@@ -191,12 +188,13 @@ def layer_view_from(
     name: str,
     seen: LayerForward,
     settings: LayerSettings,
-    kernels: tuple[KernelGrid, np.ndarray | None] | None = None,
+    kernels: Callable[[str], tuple[KernelGrid, np.ndarray | None]] | None = None,
 ) -> LayerView:
     """Describe layer `name` from a forward pass that captured it; no forward of its own.
 
-    Only the parts in `settings.parts` are computed (hidden panels cost nothing);
-    `kernels` are the layer's (cached) kernel views when it is a Conv2d.
+    Only the parts in `settings.parts` are computed (hidden panels cost nothing). For a
+    Conv2d with the filters shown, `kernels(name)` gives its kernel views (the session's
+    cache); by default they are computed from the weights.
     """
     timings: dict[str, float] = {}
     start = clock = time.perf_counter()
@@ -223,8 +221,9 @@ def layer_view_from(
     kernels_grid = patches = None
     note = ""
     if isinstance(module, nn.Conv2d):
-        if kernels is not None:
-            kernels_grid, patches = kernels
+        if "filters" in settings.parts:
+            views = kernels(name) if kernels is not None else kernel_views(model, name)
+            kernels_grid, patches = views
         lap("kernels")
         if "im2col" in settings.parts and seen.conv_input is not None:
             report, note = _im2col(module, seen.conv_input, tuple(output.shape))
