@@ -34,7 +34,7 @@ from cnnviz.qt.panels.image_panel import ImagePanel
 from cnnviz.qt.panels.predictions import PredictionsPanel, Row
 from cnnviz.qt.panels.strip import CompactStrip
 from cnnviz.qt.status_bar import StatusPanel
-from cnnviz.qt.theme import NORMAL, PRESENTATION, Theme, apply_theme
+from cnnviz.qt.theme import NORMAL, PRESENTATION, Theme, apply_theme, control_style
 from cnnviz.qt.worker import Failure, Ticket, WorkerThread, freeze_startup_objects
 from cnnviz.qt.workspaces import Workspaces
 from cnnviz.resources_path import default_sample, samples
@@ -396,11 +396,15 @@ class MainWindow(QMainWindow):
         theme = PRESENTATION if on else NORMAL
         app = QApplication.instance()
         if app is not None:
-            apply_theme(app, theme)
+            # Widgets a style sheet rule matches (trees, tables, buttons, labels) keep the
+            # font they had when it polished them: fonts first, then the style sheet.
+            app.setStyleSheet("")
+            apply_theme(app, theme, style_sheet=False)
             # Widgets pick up an application font change only on a later event; apply it now.
             self.setFont(QApplication.font())
             self.setPalette(QApplication.palette())
             _refont_dock_titles(self)
+            app.setStyleSheet(control_style(theme))
         self.theme = theme
         for widget in [self.image_panel, self.predictions, *self.themed_widgets]:
             widget.apply_theme(theme)

@@ -82,6 +82,8 @@ class Workspaces(QObject):
         self.focused: QWidget | None = None  # the panel filling the window, if any
         self._focus_page = _FocusPage()
         self.stack.addWidget(self._focus_page)
+        self.focus_title = self._focus_page.hint  # the focused dock panel's title
+        self.focus_title.installEventFilter(self)
         self._focus_return: tuple[QDockWidget | None, QByteArray] | None = None
         # Actions, not bare shortcuts: the menus list the same objects, so no key is ambiguous.
         self.actions: dict[str, QAction] = {}
@@ -311,6 +313,9 @@ class Workspaces(QObject):
         for other in self.places:
             other.hide()
         if source is not None:
+            self.focus_title.setText(
+                f"<b>{source.windowTitle()}</b> · {FOCUS_KEY} or a double-click here returns"
+            )
             source.setWidget(QWidget())  # the panel moves out; its dock keeps a placeholder
             self._focus_page.hold(panel)
             self._current_page(self._focus_page)
@@ -336,7 +341,11 @@ class Workspaces(QObject):
         self._hide_others(workspace)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
-        # A double-click on a dock's title focuses its panel (Qt would float the dock).
+        # A double-click on a dock's title focuses its panel (Qt would float the dock); on
+        # the focused panel's title it gives the panel back.
+        if event.type() == QEvent.MouseButtonDblClick and watched is self.focus_title:
+            self.toggle_focus()
+            return True
         if event.type() == QEvent.MouseButtonDblClick and isinstance(watched, QDockWidget):
             content = watched.widget()
             if content is None or event.position().y() < content.geometry().top():
@@ -352,8 +361,8 @@ class _FocusPage(QWidget):
         super().__init__()
         self._layout = QVBoxLayout(self)
         self._layout.setContentsMargins(0, 0, 0, 0)
-        self.hint = QLabel(f"Focus mode: {FOCUS_KEY} returns")
-        self.hint.setObjectName("focusHint")
+        self.hint = QLabel("")
+        self.hint.setObjectName("focusTitle")
         self._layout.addWidget(self.hint)
 
     def hold(self, panel: QWidget) -> None:
