@@ -51,6 +51,7 @@ class DockPlace:
     area: Qt.DockWidgetArea
     visible: bool  # shown by default (False: listed in View, closed until asked for)
     narrow_area: Qt.DockWidgetArea | None = None  # where it starts in a narrow window
+    share: float | None = None  # of the window's width or height, if not the area's
 
     def area_for(self, width: int) -> Qt.DockWidgetArea:
         return self.narrow_area if self.narrow_area and width < NARROW_WIDTH else self.area
@@ -117,9 +118,10 @@ class Workspaces(QObject):
         *,
         visible: bool = True,
         narrow_area: Qt.DockWidgetArea | None = None,
+        share: float | None = None,
     ) -> None:
         self.items[workspace].docks.append(dock)
-        self.places[dock] = DockPlace(area, visible, narrow_area)
+        self.places[dock] = DockPlace(area, visible, narrow_area, share)
         dock.installEventFilter(self)
         if self.current != workspace:
             dock.hide()
@@ -228,7 +230,7 @@ class Workspaces(QObject):
                     groups.setdefault(window.dockWidgetArea(dock), []).append(dock)
         width, height = max(window.width(), 640), max(window.height(), 480)
         sides = [
-            (docks[0], SIDE_SHARE[area])
+            (docks[0], self.places[docks[0]].share or SIDE_SHARE[area])
             for area, docks in groups.items()
             if area in SIDE_SHARE and docks
         ]
