@@ -67,6 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_compare_command(sub)
     add_eval_command(sub)
     add_explain_command(sub)
+    from cnnviz.cli.finetune import add_finetune_command
+
+    add_finetune_command(sub)
 
     bench = sub.add_parser(
         "bench",

@@ -43,3 +43,37 @@ def test_predict_json_lists_the_drawn_operations(samples_dir):
     ]
     plain = cnnviz("predict", cat, "--augment", "RandomHorizontalFlip(p=1.0)", "--json")
     assert json.loads(plain.stdout)["drawn"] == []
+
+
+def _stripe_folders(root, per_class: int = 8):
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(1)
+    for name, vertical in (("horizontal", False), ("vertical", True)):
+        (root / name).mkdir()
+        for i in range(per_class):
+            period = int(rng.integers(6, 16))
+            ramp = ((np.arange(64) + int(rng.integers(0, period))) % period) < period / 2
+            mask = np.tile(ramp, (64, 1)) if vertical else np.tile(ramp[:, None], (1, 64))
+            img = np.where(mask[..., None], rng.integers(0, 256, 3), rng.integers(0, 256, 3))
+            Image.fromarray(img.astype(np.uint8)).save(root / name / f"{i}.png")
+
+
+def test_finetune_json_and_predict_with_the_head(tmp_path):
+    data = tmp_path / "set"
+    data.mkdir()
+    _stripe_folders(data)
+    head = str(tmp_path / "head.safetensors")
+    result = cnnviz("finetune", str(data), "--epochs", "100", "--out", head, "--json")
+    assert result.returncode == 0, result.stderr
+    record = json.loads(result.stdout)
+    assert record["classes"] == ["horizontal", "vertical"] and record["out"] == head
+    assert record["train_accuracy"] == 1.0 and record["heldout_accuracy"] >= 0.75
+    image = str(data / "vertical" / "0.png")
+    predicted = cnnviz("predict", image, "--weights", head, "--json", "--topk", "2")
+    assert predicted.returncode == 0, predicted.stderr
+    labels = [p["label"] for p in json.loads(predicted.stdout)["predictions"]]
+    assert sorted(labels) == ["horizontal", "vertical"] and labels[0] == "vertical"
+    bad = cnnviz("finetune", str(data), "--out", str(tmp_path / "head.pth"))
+    assert bad.returncode == 2 and bad.stderr.startswith("cnnviz: error: --out")
