@@ -37,6 +37,11 @@ def test_lite_strip_ends_in_the_model_input(lite_engine, photo):
     assert strip.before.counts.sum(axis=1).tolist() == [224 * 224] * 3
     assert strip.after.counts.sum(axis=1).tolist() == [224 * 224] * 3
     assert strip.after.mean[0] == pytest.approx(float(expected[0].mean()), abs=1e-6)
+    # Normalising is an affine map per channel: the same counts on mapped edges.
+    np.testing.assert_array_equal(strip.after.counts, strip.before.counts)
+    np.testing.assert_allclose(
+        strip.after.edges, (strip.before.edges - mean[:, :, 0]) / std[:, :, 0]
+    )
 
 
 def test_resnet_strip_equals_weights_transforms(photo):
@@ -46,6 +51,7 @@ def test_resnet_strip_equals_weights_transforms(photo):
     reference = ResNet18_Weights.IMAGENET1K_V1.transforms()(photo)  # torchvision's own
     np.testing.assert_array_equal(strip.tensor, reference.numpy())
     assert strip.interpolation == "bilinear" and strip.resize_size == (256,)
+    np.testing.assert_array_equal(strip.after.counts, strip.before.counts)
 
 
 def test_lenet_has_no_strip(photo):

@@ -30,7 +30,11 @@ class NoPreprocessStripError(UserError):
 
 @dataclass(frozen=True, eq=False)
 class ChannelHistograms:
-    """Per-channel histograms of one tensor: counts (3, bins) on shared edges (bins + 1,)."""
+    """Per-channel histograms of one tensor: counts (3, bins) on edges (3, bins + 1).
+
+    The edges after normalising are the edges before, mapped by (x − mean) / std per channel:
+    normalising moves and stretches each channel's histogram, it does not change its shape.
+    """
 
     counts: np.ndarray
     edges: np.ndarray
@@ -72,10 +76,12 @@ class PreprocessStrip:
         ]
 
 
-def _histograms(x: torch.Tensor, low: float, high: float) -> ChannelHistograms:
-    edges = np.linspace(low, high, HISTOGRAM_BINS + 1)
+def _histograms(x: torch.Tensor, edges: np.ndarray) -> ChannelHistograms:
     flat = x.flatten(1).double().numpy()
-    counts = np.stack([np.histogram(c, bins=edges)[0] for c in flat])
+    # Clipped to the outer edges: float32 rounding may put 0 or 1 a hair outside them.
+    counts = np.stack(
+        [np.histogram(np.clip(c, e[0], e[-1]), bins=e)[0] for c, e in zip(flat, edges, strict=True)]
+    )
     return ChannelHistograms(
         counts,
         edges,
@@ -103,7 +109,9 @@ def preprocess_strip(engine: Engine, image: Image.Image | torch.Tensor) -> Prepr
     cropped = TVF.center_crop(resized, preset.crop_size)
     scaled = TVF.convert_image_dtype(TVF.pil_to_tensor(cropped), torch.float)
     tensor = TVF.normalize(scaled, mean=preset.mean, std=preset.std)
-    low, high = float(tensor.min()), float(tensor.max())
+    before = np.tile(np.linspace(0.0, 1.0, HISTOGRAM_BINS + 1), (3, 1))
+    mean = np.asarray(preset.mean, dtype=np.float64)[:, None]
+    std = np.asarray(preset.std, dtype=np.float64)[:, None]
     return PreprocessStrip(
         original=np.asarray(pil.convert("RGB")),
         resized=np.asarray(resized.convert("RGB")),
@@ -116,6 +124,6 @@ def preprocess_strip(engine: Engine, image: Image.Image | torch.Tensor) -> Prepr
         tensor=tensor.numpy(),
         mean=tuple(float(m) for m in preset.mean),
         std=tuple(float(s) for s in preset.std),
-        before=_histograms(scaled, 0.0, 1.0),
-        after=_histograms(tensor, low, high if high > low else low + 1.0),
+        before=_histograms(scaled, before),
+        after=_histograms(tensor, (before - mean) / std),
     )

@@ -40,13 +40,13 @@ def draw_histograms(
     counts: np.ndarray,
     names: tuple[str, ...],
 ) -> None:
-    """One step curve per row of `counts` (rows share `edges`)."""
+    """One step curve per row of `counts` (on `edges`, shared or one row per curve)."""
     plot.clear()
     plot.addLegend(offset=(5, 5))
     colours = plot.theme.series
     for i, name in enumerate(names):
         plot.plot(
-            edges,
+            edges[i] if np.ndim(edges) == 2 else edges,
             counts[i],
             stepMode="center",
             name=name,
