@@ -35,8 +35,8 @@ class BatchNormPanel(QWidget):
         self.stats = note("")
         self.plots = {
             "input": ThemedPlot("x: the layer's input"),
-            "normalised": ThemedPlot("x̂ = (x − running mean) / √(running var + ε)"),
-            "output": ThemedPlot("γ·x̂ + β: the layer's output"),
+            "normalised": ThemedPlot("x-hat = (x − running mean) / √(running var + ε)"),
+            "output": ThemedPlot("γ·x-hat + β: the layer's output"),
         }
         plots = QHBoxLayout()
         for plot in self.plots.values():
@@ -92,7 +92,7 @@ class BatchNormPanel(QWidget):
             f"image's mean {view.input_mean[c]:.4f}; running var {view.running_var[c]:.4f} vs "
             f"this image's var {view.input_var[c]:.4f}; γ = {view.gamma[c]:.4f}, "
             f"β = {view.beta[c]:.4f}, ε = {view.eps:g}. In eval mode batch norm is this fixed "
-            "affine map: x̂ is centred at 0 with spread 1 only when the image is like the "
+            "affine map: x-hat is centred at 0 with spread 1 only when the image is like the "
             "training data on average."
         )
 
