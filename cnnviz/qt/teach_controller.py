@@ -9,8 +9,10 @@ train-mode passes and the fine-tune are long jobs, run on request, with progress
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Slot
@@ -35,6 +37,7 @@ class TeachController(QObject):
         self.layers_for: ModelKey | None = None
         self.tickets: dict[str, Ticket] = {}
         self.head_dir = tempfile.mkdtemp(prefix="cnnviz-heads-")
+        window.destroyed.connect(partial(shutil.rmtree, self.head_dir, True))
         self.head_path: str | None = None
         self.head_arch: str | None = None
         window.add_workspace(WORKSPACE, self.panel, shortcut="Ctrl+7")

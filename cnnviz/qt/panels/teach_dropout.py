@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QHBoxLayout,
     QLabel,
+    QScrollArea,
     QSpinBox,
     QSplitter,
     QTableWidget,
@@ -42,8 +43,7 @@ class TrainEvalPanel(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.outcome: TrainEvalOutcome | None = None
-        self.mode_label = QLabel(MODE_TEXT)
-        self.mode_label.setWordWrap(True)
+        self.mode_label = note(MODE_TEXT)  # stays on top: which mode this view runs in
         self.passes_spin = QSpinBox()
         self.passes_spin.setRange(2, 500)
         self.passes_spin.setValue(20)
@@ -52,7 +52,7 @@ class TrainEvalPanel(QWidget):
         self.p_spin.setRange(0.0, 0.95)
         self.p_spin.setSingleStep(0.05)
         self.p_spin.setValue(0.5)
-        self.bn_check = QCheckBox("batch norm in train mode too (batch of one image)")
+        self.bn_check = QCheckBox("batch norm in train mode too")
         self.run_row = RunRow("Run train-mode passes")
         self.run_row.sigRun.connect(self._run)
         controls = QHBoxLayout()
@@ -60,9 +60,7 @@ class TrainEvalPanel(QWidget):
         controls.addWidget(self.passes_spin)
         controls.addWidget(self.override_check)
         controls.addWidget(self.p_spin)
-        controls.addWidget(self.bn_check)
         controls.addStretch(1)
-        self.summary = note("Run the passes to compare training and inference behaviour.")
         self.table = QTableWidget(0, 5)
         self.table.setHorizontalHeaderLabels(["Class", "Eval", "Train mean", "± std", "min – max"])
         self.table.verticalHeader().hide()
@@ -79,7 +77,6 @@ class TrainEvalPanel(QWidget):
         left = QWidget()
         lv = QVBoxLayout(left)
         lv.setContentsMargins(0, 0, 0, 0)
-        lv.addWidget(self.summary)
         lv.addWidget(self.table, 1)
         lv.addWidget(self.plot, 2)
         right = QWidget()
@@ -91,10 +88,16 @@ class TrainEvalPanel(QWidget):
         rv.addWidget(self.trap_text)
         split = QSplitter()
         split.addWidget(left)
-        split.addWidget(right)
+        scroll = QScrollArea()  # the mask, its numbers and the trap scroll when space is short
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.NoFrame)
+        scroll.setWidget(right)
+        right.setMinimumHeight(360)
+        split.addWidget(scroll)
         layout = QVBoxLayout(self)
         layout.addWidget(self.mode_label)
         layout.addLayout(controls)
+        layout.addWidget(self.bn_check)
         layout.addWidget(self.run_row)
         layout.addWidget(split, 1)
 
@@ -110,15 +113,16 @@ class TrainEvalPanel(QWidget):
 
     def show_error(self, message: str) -> None:
         self.set_running(False)
-        self.summary.setText(f"Failed: {message}")
+        self.mode_label.setText(f"{MODE_TEXT} Failed: {message}")
 
     def show_outcome(self, outcome: TrainEvalOutcome) -> None:
         self.set_running(False)
         self.outcome = outcome
         passes = outcome.passes
         layers = ", ".join(f"{n} (p={p:.2f})" for n, p in passes.dropout_layers) or "none"
-        self.summary.setText(
-            f"{passes.summary()}{' (cancelled)' if passes.cancelled else ''}. Dropout layers: "
+        self.mode_label.setText(
+            f"{MODE_TEXT} {passes.summary()}{' (cancelled)' if passes.cancelled else ''}. "
+            "Dropout layers: "
             f"{layers}; stochastic-depth blocks: {passes.stochastic_depth_layers}. In eval "
             "mode the answer is the same on every run."
         )
