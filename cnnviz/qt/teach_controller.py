@@ -91,7 +91,7 @@ class TeachController(QObject):
             self._submit(
                 "preprocess",
                 teach.PreprocessRequest(request.model, request.image, request.augment),
-                panel.preprocess.show_strip,
+                panel.preprocess.show_outcome,
                 panel.preprocess.show_error,
             )
         elif current is panel.policy:

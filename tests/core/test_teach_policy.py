@@ -129,3 +129,23 @@ def test_pipeline_draws_are_the_labs_and_deterministic_steps_draw_nothing(image)
         "RandAugment",
     }
     assert drawn_in_pipeline(parse_spec("RandomRotation(degrees=[10, 10])"), image, seed=1) == ()
+
+
+def test_crop_boxes_are_where_the_lab_cut(image):
+    from torchvision.transforms.v2 import functional as F
+
+    from cnnviz.core.teach.policy import crop_boxes_in_pipeline
+
+    spec = parse_spec("RandomResizedCrop(size=[16, 16]); RandomCrop(size=[8, 8], padding=2)")
+    boxes = crop_boxes_in_pipeline(spec, image, seed=3)
+    assert [b.transform for b in boxes] == ["RandomResizedCrop", "RandomCrop"]
+    first, second = boxes
+    assert first.on_original and first.input_size == (48, 64) and not second.on_original
+    # Redo the pipeline by hand from the boxes: crop + resize, then pad + crop.
+    lab = build_pipeline(spec).apply(image, seed=3).image
+    x = F.resized_crop(
+        image, first.top, first.left, first.height, first.width, [16, 16], antialias=True
+    )
+    x = F.pad(x, [2, 2, 2, 2])
+    x = F.crop(x, second.top + 2, second.left + 2, second.height, second.width)
+    assert torch.equal(x.as_subclass(torch.Tensor), lab)

@@ -30,13 +30,20 @@ def test_layers_preprocess_and_batchnorm(session, samples_dir):
     layers = TeachLayersRequest(LITE).execute(session, QUIET)
     assert layers.dropout == ("classifier.0",) and layers.batchnorm[0] == "features.0.bn"
     assert len(layers.residual_adds) > 0
-    strip = PreprocessRequest(LITE, cat).execute(session, QUIET)
+    outcome = PreprocessRequest(LITE, cat).execute(session, QUIET)
+    strip = outcome.strip
+    assert outcome.lab_crops == () and outcome.original is None
     engine = session.engine_for(LITE)
     np.testing.assert_array_equal(strip.tensor, engine.to_tensor(session.image_for(cat)).numpy())
     # Through the lab: the strip starts from the augmented image the model is fed.
     flip = AugmentSettings(parse_spec("RandomHorizontalFlip(p=1.0)"))
-    flipped = PreprocessRequest(LITE, cat, flip).execute(session, QUIET)
+    flipped = PreprocessRequest(LITE, cat, flip).execute(session, QUIET).strip
     np.testing.assert_array_equal(flipped.original, strip.original[:, ::-1])
+    crop = AugmentSettings(parse_spec("RandomResizedCrop(size=[300, 300])"), seed=2)
+    cropped = PreprocessRequest(LITE, cat, crop).execute(session, QUIET)
+    (box,) = cropped.lab_crops
+    assert box.on_original and box.input_size == cropped.original.shape[:2]
+    assert cropped.strip.original.shape[:2] == (300, 300)
     view = BatchNormRequest(LITE, cat, "features.0.bn").execute(session, QUIET)
     assert view.layer_output_max_error < 1e-4
 

@@ -116,6 +116,26 @@ def test_policy_draws_and_fine_tune(qtbot, window, samples_dir, tmp_path):
     assert [d.summary() for d in panel.policy.draws] == [d.summary() for d in expected]
     assert panel.policy.table.rowCount() == sum(len(d.ops) for d in expected)
     _shot(window, "policy")
+
+    # The lab's random crop, drawn on the original in the preprocessing strip.
+    pre = panel.preprocess
+    wait_for_result(qtbot, window, lambda: lab.set_spec("RandomResizedCrop(size=[224, 224])", 1))
+    panel.tabs.setCurrentWidget(pre)
+    qtbot.waitUntil(
+        lambda: pre.outcome is not None and len(pre.outcome.lab_crops) == 1,
+        timeout=RESULT_TIMEOUT_MS,
+    )
+    box = pre.outcome.lab_crops[0]
+    rect = pre.lab_boxes[0].rect()
+    assert pre.lab_view.isVisible() and box.on_original
+    assert (rect.x(), rect.y(), rect.width(), rect.height()) == (
+        box.left,
+        box.top,
+        box.width,
+        box.height,
+    )
+    assert pre.strip.original.shape[:2] == (224, 224)  # the strip starts from the crop
+    _shot(window, "labcrop")
     lab.set_spec("")  # back to the plain image
 
     # A hidden workspace does no work.

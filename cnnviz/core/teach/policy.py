@@ -223,3 +223,78 @@ def describe_operation(operation: str, magnitude: float) -> str:
     if operation == "Solarize":
         return f"Solarize above {m:.0%} of max"
     return operation
+
+
+CROP_NAMES = frozenset({"RandomResizedCrop", "RandomCrop"})
+
+
+@dataclass(frozen=True)
+class CropBox:
+    """Where a random crop of the lab cut its input (pixels of that input, before padding)."""
+
+    transform: str
+    step: int  # index in the spec
+    top: int
+    left: int
+    height: int
+    width: int
+    input_size: tuple[int, int]  # (height, width) of the image the crop was cut from
+    on_original: bool  # the crop's input is the original image (nothing ran before it)
+
+    def describe(self) -> str:
+        """E.g. "RandomResizedCrop: 200×150 at x=12, y=40 of the 451×300 original"."""
+        h, w = self.input_size
+        what = "original" if self.on_original else f"input of step {self.step + 1}"
+        return (
+            f"{self.transform}: {self.width}×{self.height} at x={self.left}, y={self.top} "
+            f"of the {w}×{h} {what}"
+        )
+
+
+def crop_boxes_in_pipeline(
+    spec: AugmentSpec,
+    image: ImageInput,
+    *,
+    seed: int,
+    mix_with: ImageInput | None = None,
+) -> tuple[CropBox, ...]:
+    """The boxes the lab's RandomResizedCrop/RandomCrop cut for `seed` (torchvision's own
+    ``make_params``, recorded on the instances during one run of the pipeline)."""
+    steps = [i for i, c in enumerate(spec.calls) if c.name in CROP_NAMES]
+    if not steps:
+        return ()
+    pipeline = build_pipeline(spec)
+    seen: list[tuple[int, dict[str, Any], tuple[int, int]]] = []
+    runners = pipeline._runners
+    for i in steps:
+        t = runners[i]
+        make = t.make_params
+
+        def recorded(flat_inputs: list[Any], i: int = i, make: Any = make) -> dict[str, Any]:
+            params = make(flat_inputs)
+            size = tuple(int(v) for v in flat_inputs[0].shape[-2:])
+            seen.append((i, dict(params), size))  # type: ignore[arg-type]
+            return params
+
+        t.make_params = recorded  # type: ignore[method-assign]
+    try:
+        pipeline.apply(image, seed=seed, mix_with=mix_with)
+    finally:
+        for i in steps:
+            del runners[i].make_params
+    boxes = []
+    for i, params, size in seen:
+        pad_left, pad_top = (params.get("padding") or [0, 0, 0, 0])[:2]
+        boxes.append(
+            CropBox(
+                spec.calls[i].name,
+                i,
+                int(params["top"]) - int(pad_top),
+                int(params["left"]) - int(pad_left),
+                int(params["height"]),
+                int(params["width"]),
+                (size[0], size[1]),
+                i == 0,
+            )
+        )
+    return tuple(boxes)

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
+import numpy as np
+
 from cnnviz.core.augment.spec import AugmentSettings
 from cnnviz.core.requests import ImageSource, JobContext, ModelKey, Request
 from cnnviz.core.teach.batchnorm import BatchNormView, batchnorm_at, batchnorm_layers
@@ -23,7 +25,7 @@ from cnnviz.core.teach.dropout import (
     train_vs_eval,
 )
 from cnnviz.core.teach.finetune import FineTuneResult, finetune
-from cnnviz.core.teach.policy import PolicyDraw, drawn_in_pipeline
+from cnnviz.core.teach.policy import CropBox, PolicyDraw, crop_boxes_in_pipeline, drawn_in_pipeline
 from cnnviz.core.teach.preprocess import PreprocessStrip, preprocess_strip
 from cnnviz.core.teach.residual import ResidualView, residual_adds, residual_at
 
@@ -152,7 +154,17 @@ class ResidualRequest(Request[ResidualView]):
 
 
 @dataclass(frozen=True, eq=False)
-class PreprocessRequest(Request[PreprocessStrip]):
+class StripOutcome:
+    """The preprocessing strip and, when the lab crops at random, where on the original."""
+
+    strip: PreprocessStrip
+    lab_crops: tuple[CropBox, ...] = ()
+    original: np.ndarray | None = None  # (H, W, 3) uint8, full size, when there are crops
+    augmented: bool = False  # the strip starts from the lab's augmented image
+
+
+@dataclass(frozen=True, eq=False)
+class PreprocessRequest(Request[StripOutcome]):
     """The preprocessing strip of the window's (augmented, if the lab is on) image."""
 
     lane: ClassVar[str] = "teach-preprocess"
@@ -162,9 +174,19 @@ class PreprocessRequest(Request[PreprocessStrip]):
     image: ImageSource
     augment: AugmentSettings | None = None
 
-    def execute(self, session: Session, context: JobContext) -> PreprocessStrip:
+    def execute(self, session: Session, context: JobContext) -> StripOutcome:
         engine = session.engine_for(self.model, context)
-        return preprocess_strip(engine, session.model_input(self.image, self.augment).image)
+        strip = preprocess_strip(engine, session.model_input(self.image, self.augment).image)
+        if self.augment is None:
+            return StripOutcome(strip)
+        original = session.image_for(self.image)
+        crops = crop_boxes_in_pipeline(
+            self.augment.spec,
+            original,
+            seed=self.augment.seed,
+            mix_with=session.mix_image_for(self.augment),
+        )
+        return StripOutcome(strip, crops, np.asarray(original) if crops else None, True)
 
 
 @dataclass(frozen=True, eq=False)

@@ -20,7 +20,7 @@ class ThemedPlot(pg.PlotWidget):
         self.theme = NORMAL
         if title:
             self.setTitle(title)
-        self.setMinimumHeight(120)
+        self.setMinimumHeight(90)
 
     def apply_theme(self, theme: Theme) -> None:
         self.theme = theme

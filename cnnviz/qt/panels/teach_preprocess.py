@@ -15,6 +15,7 @@ from cnnviz.qt.theme import NORMAL, Theme
 
 if TYPE_CHECKING:
     from cnnviz.core.teach.preprocess import PreprocessStrip
+    from cnnviz.core.teach.requests import StripOutcome
 
 CHANNELS = ("R", "G", "B")
 
@@ -42,10 +43,17 @@ class PreprocessPanel(QWidget):
         ]
         self.box = QGraphicsRectItem()
         self.views[1].view.addItem(self.box)
+        # The lab's random crops, drawn on the original (shown only when the lab crops).
+        self.lab_view = ImageView("0. Lab crop on the original")
+        self.lab_boxes: list[QGraphicsRectItem] = []
+        self.lab_view.hide()
+        self.outcome: StripOutcome | None = None
         row = QHBoxLayout()
+        row.addWidget(self.lab_view)
         for view in self.views:
             row.addWidget(view)
         self.text = note("")
+        self.text.setMinimumHeight(self.text.fontMetrics().lineSpacing() * 2 + 4)
         self.before = ThemedPlot("Pixels in [0, 1] before normalising")
         self.after = ThemedPlot("After (x − mean) / std")
         plots = QHBoxLayout()
@@ -55,6 +63,31 @@ class PreprocessPanel(QWidget):
         layout.addLayout(row, 2)
         layout.addWidget(self.text)
         layout.addLayout(plots, 1)
+
+    def show_outcome(self, outcome: StripOutcome) -> None:
+        """The strip, and the lab's crop boxes on the original when it has any."""
+        self.outcome = outcome
+        for item in self.lab_boxes:
+            self.lab_view.view.removeItem(item)
+        self.lab_boxes = []
+        first = self.views[0]
+        first._title = "1. After the lab" if outcome.augmented else "1. Original"
+        if outcome.lab_crops and outcome.original is not None:
+            self.lab_view.show()  # before the image: a hidden view cannot fit it
+            h, w = outcome.original.shape[:2]
+            self.lab_view.set_image(outcome.original, f"{w}×{h}, the crop boxed")
+            for b in outcome.lab_crops:
+                if b.on_original:
+                    item = QGraphicsRectItem(QRectF(b.left, b.top, b.width, b.height))
+                    item.setPen(self._pen(outcome.original.shape[1]))
+                    self.lab_view.view.addItem(item)
+                    self.lab_boxes.append(item)
+        else:
+            self.lab_view.hide()
+        self.show_strip(outcome.strip)
+        if outcome.lab_crops:
+            crops = "; ".join(b.describe() for b in outcome.lab_crops)
+            self.text.setText(f"Lab: {crops}. Then: {self.text.text()}")
 
     def show_strip(self, strip: PreprocessStrip) -> None:
         self.strip = strip
@@ -79,18 +112,22 @@ class PreprocessPanel(QWidget):
         draw_histograms(self.before, strip.before.edges, strip.before.counts, CHANNELS)
         draw_histograms(self.after, strip.after.edges, strip.after.counts, CHANNELS)
 
-    def _style_box(self) -> None:
+    def _pen(self, image_width: int) -> QPen:
         pen = QPen(self._theme.marker)
-        pen.setWidthF(max(2.0, (self.strip.resized.shape[1] if self.strip else 256) / 120))
-        self.box.setPen(pen)
+        pen.setWidthF(max(2.0, image_width / 120))
+        return pen
+
+    def _style_box(self) -> None:
+        self.box.setPen(self._pen(self.strip.resized.shape[1] if self.strip else 256))
 
     def show_error(self, message: str) -> None:
         self.text.setText(f"No preprocessing strip: {message}")
 
     def apply_theme(self, theme: Theme) -> None:
         self._theme = theme
-        for view in self.views:
+        for view in (self.lab_view, *self.views):
             view.apply_theme(theme)
+        self.text.setMinimumHeight(self.text.fontMetrics().lineSpacing() * 2 + 4)
         self.before.apply_theme(theme)
         self.after.apply_theme(theme)
         self._style_box()
