@@ -50,6 +50,7 @@ class TeachController(QObject):
         panel.tabs.currentChanged.connect(lambda _i: self.refresh())
         panel.batchnorm.sigLayerChosen.connect(lambda _n: self.refresh())
         panel.residual.sigNodeChosen.connect(lambda _n: self.refresh())
+        panel.pretrained.sigLayerChosen.connect(lambda _n: self.refresh())
         panel.dropout.sigRun.connect(self.run_train_eval)
         panel.dropout.run_row.sigCancel.connect(lambda: self.cancel("dropout"))
         panel.finetune.sigRun.connect(self.run_finetune)
@@ -87,6 +88,15 @@ class TeachController(QObject):
                 panel.residual.show_view,
                 panel.residual.show_error,
             )
+        elif current is panel.pretrained and panel.pretrained.layer():
+            self._submit(
+                "pretrained",
+                teach.PretrainedRequest(
+                    request.model, request.image, panel.pretrained.layer(), request.augment
+                ),
+                panel.pretrained.show_result,
+                panel.pretrained.show_error,
+            )
         elif current is panel.preprocess:
             self._submit(
                 "preprocess",
@@ -113,6 +123,7 @@ class TeachController(QObject):
             self.layers_for = model
             self.panel.batchnorm.set_layers(layers.batchnorm)
             self.panel.residual.set_nodes(layers.residual_adds)
+            self.panel.pretrained.set_layers(layers.conv)
             self.refresh()
 
         self._submit("layers", TeachLayersRequest(model), got, self.window.show_error)

@@ -85,6 +85,17 @@ def test_teach_views_follow_the_shown_image(qtbot, window, lite_engine, samples_
     assert "‖F(x)‖" in panel.residual.norms.text()
     _shot(window, "residual")
 
+    # Pre-trained vs random: the first conv's filters, the engine's own on the left.
+    panel.tabs.setCurrentWidget(panel.pretrained)
+    qtbot.waitUntil(lambda: panel.pretrained.result is not None, timeout=RESULT_TIMEOUT_MS)
+    pr = panel.pretrained.result
+    assert pr.layer == panel.pretrained.layer_combo.itemText(0) == "features.0.conv"
+    trained_w = lite_engine.model.features[0].conv.weight.detach()[:16].numpy()
+    np.testing.assert_array_equal(pr.trained.filters, trained_w)
+    assert pr.random.filters.shape == trained_w.shape
+    assert panel.pretrained.views[("random", "filters")].image.ndim == 3  # RGB pictures
+    _shot(window, "pretrained")
+
     # Dropout: train-mode passes at p = 0.5 through the real buttons.
     panel.tabs.setCurrentWidget(panel.dropout)
     dv = panel.dropout

@@ -27,6 +27,11 @@ from cnnviz.core.teach.dropout import (
 from cnnviz.core.teach.finetune import FineTuneResult, finetune
 from cnnviz.core.teach.policy import CropBox, PolicyDraw, crop_boxes_in_pipeline, drawn_in_pipeline
 from cnnviz.core.teach.preprocess import PreprocessStrip, preprocess_strip
+from cnnviz.core.teach.pretrained import (
+    PretrainedComparison,
+    conv2d_layers,
+    pretrained_vs_random,
+)
 from cnnviz.core.teach.residual import ResidualView, residual_adds, residual_at
 
 if TYPE_CHECKING:
@@ -48,6 +53,7 @@ class TeachLayers:
     dropout: tuple[str, ...]
     batchnorm: tuple[str, ...]
     residual_adds: tuple[str, ...]
+    conv: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, eq=False)
@@ -66,7 +72,10 @@ class TeachLayersRequest(Request[TeachLayers]):
         except RuntimeError:  # fx cannot trace this model: no joins to offer
             adds = ()
         return TeachLayers(
-            tuple(dropout_layers(engine.model)), tuple(batchnorm_layers(engine.model)), adds
+            tuple(dropout_layers(engine.model)),
+            tuple(batchnorm_layers(engine.model)),
+            adds,
+            tuple(conv2d_layers(engine.model)),
         )
 
 
@@ -151,6 +160,25 @@ class ResidualRequest(Request[ResidualView]):
     def execute(self, session: Session, context: JobContext) -> ResidualView:
         engine = session.engine_for(self.model, context)
         return residual_at(engine, session.model_input(self.image, self.augment).image, self.node)
+
+
+@dataclass(frozen=True, eq=False)
+class PretrainedRequest(Request[PretrainedComparison]):
+    """One conv layer's maps and filters with pre-trained and with random weights."""
+
+    lane: ClassVar[str] = "teach-pretrained"
+    progress_label: ClassVar[str] = "Pre-trained vs random"
+
+    model: ModelKey
+    image: ImageSource
+    layer: str
+    augment: AugmentSettings | None = None
+    seed: int = 0
+
+    def execute(self, session: Session, context: JobContext) -> PretrainedComparison:
+        engine = session.engine_for(self.model, context)
+        image = session.model_input(self.image, self.augment).image
+        return pretrained_vs_random(engine, image, self.layer, seed=self.seed)
 
 
 @dataclass(frozen=True, eq=False)

@@ -9,6 +9,7 @@ from cnnviz.qt.panels.teach_dropout import TrainEvalPanel
 from cnnviz.qt.panels.teach_finetune import FineTunePanel
 from cnnviz.qt.panels.teach_policy import PolicyPanel
 from cnnviz.qt.panels.teach_preprocess import PreprocessPanel
+from cnnviz.qt.panels.teach_pretrained import PretrainedPanel
 from cnnviz.qt.panels.teach_residual import ResidualPanel
 from cnnviz.qt.theme import Theme
 
@@ -23,17 +24,19 @@ class TeachPanel(QWidget):
         self.residual = ResidualPanel()
         self.preprocess = PreprocessPanel()
         self.policy = PolicyPanel()
+        self.pretrained = PretrainedPanel()
         self.finetune = FineTunePanel()
         self.tabs = QTabWidget()
-        for panel, title in (
-            (self.dropout, "Dropout: train vs eval"),
-            (self.batchnorm, "Batch norm"),
-            (self.residual, "Residual add"),
-            (self.preprocess, "Preprocessing"),
-            (self.policy, "Policy draws"),
-            (self.finetune, "Fine-tune"),
+        for panel, title, tip in (
+            (self.dropout, "Train vs eval", "Dropout and batch norm: training vs inference"),
+            (self.batchnorm, "Batch norm", "Inside a BatchNorm2d layer: x, x-hat, γx-hat + β"),
+            (self.residual, "Residual ⊕", "A residual add: x, F(x) and x + F(x)"),
+            (self.preprocess, "Preprocess", "Resize, centre crop and normalise, step by step"),
+            (self.policy, "Drawn ops", "What AutoAugment/RandAugment/TrivialAugment/AugMix drew"),
+            (self.pretrained, "Random init", "Pre-trained vs random weights, same layer"),
+            (self.finetune, "Fine-tune", "A new linear head on the frozen backbone"),
         ):
-            self.tabs.addTab(panel, title)
+            self.tabs.setTabToolTip(self.tabs.addTab(panel, title), tip)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.tabs)
@@ -48,6 +51,7 @@ class TeachPanel(QWidget):
             self.residual,
             self.preprocess,
             self.policy,
+            self.pretrained,
             self.finetune,
         ):
             panel.apply_theme(theme)
