@@ -186,9 +186,12 @@ class DropoutView:
         return float(1.0 - self.kept.mean())
 
 
+_VIEWABLE = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d)
+
+
 def dropout_layers(model: nn.Module) -> list[str]:
-    """The names of the model's Dropout layers, in module order."""
-    return [n for n, m in model.named_modules() if isinstance(m, _DROPOUT_TYPES)]
+    """The names of the model's Dropout layers (not AlphaDropout), in module order."""
+    return [n for n, m in model.named_modules() if isinstance(m, _VIEWABLE)]
 
 
 def dropout_at(
@@ -205,11 +208,12 @@ def dropout_at(
     replayed on a tensor of ones, so units whose input was already 0 are classified too.
     """
     module = find_module(engine.model, layer)
-    if module is None or not isinstance(module, nn.Dropout | nn.Dropout1d | nn.Dropout2d):
+    if not isinstance(module, _VIEWABLE):
         raise NotADropoutLayerError(f"{layer!r} is not a Dropout layer of this model")
     model = train_mode_copy(engine.model, dropout_p=dropout_p)
     target = find_module(model, layer)
-    assert target is not None
+    assert isinstance(target, _VIEWABLE)
+    rate = float(target.p)
     x = engine.to_tensor(image).unsqueeze(0).to(engine.device)
     seen: dict[str, torch.Tensor] = {}
 
@@ -228,16 +232,16 @@ def dropout_at(
             after = torch.get_rng_state()
             torch.set_rng_state(seen["state"])
             ones = torch.ones_like(seen["input"])
-            if isinstance(target, nn.Dropout2d | nn.Dropout1d):
+            if isinstance(target, nn.Dropout1d | nn.Dropout2d | nn.Dropout3d):
                 # Channel dropout: replay with the module itself (same RNG use).
                 mask = target(ones) != 0
             else:
-                mask = TF.dropout(ones, target.p, training=True) != 0
+                mask = TF.dropout(ones, rate, training=True) != 0
             torch.set_rng_state(after)
     finally:
         for h in handles:
             h.remove()
-    p = float(target.p)
+    p = rate
     return DropoutView(
         layer=layer,
         p=p,
@@ -314,7 +318,8 @@ def batch_of_one(engine: Engine, image: Image.Image | torch.Tensor) -> BatchOfOn
         if isinstance(m, _BN_TYPES):
             m.train()
     train_probs, train_out = run(model)
-    bn = find_module(engine.model, layer) if layer is not None else None
+    found = find_module(engine.model, layer) if layer is not None else None
+    bn = found if isinstance(found, nn.BatchNorm2d) else None
 
     def per_channel(t: torch.Tensor | None, fn: Callable[[torch.Tensor], torch.Tensor]):
         return None if t is None else fn(t.float().cpu().flatten(1)).numpy()
@@ -326,8 +331,10 @@ def batch_of_one(engine: Engine, image: Image.Image | torch.Tensor) -> BatchOfOn
         eval_output_mean=per_channel(eval_out, lambda v: v.mean(1)),
         train_output_mean=per_channel(train_out, lambda v: v.mean(1)),
         train_output_std=per_channel(train_out, lambda v: v.std(1, unbiased=False)),
-        beta=None if bn is None else bn.bias.detach().float().cpu().numpy(),
-        gamma=None if bn is None else bn.weight.detach().float().cpu().numpy(),
+        beta=None if bn is None or bn.bias is None else bn.bias.detach().float().cpu().numpy(),
+        gamma=(
+            None if bn is None or bn.weight is None else bn.weight.detach().float().cpu().numpy()
+        ),
         eval_top1=engine.spec.categories[e1],
         train_top1=engine.spec.categories[t1],
         eval_top1_probability=float(eval_probs[e1]),

@@ -143,9 +143,9 @@ def recording(transform: v2.Transform, step: int = 0) -> Iterator[_Recorder]:
         rec.dirichlet.append(out.detach().clone())
         return out
 
-    transform._apply_image_or_video_transform = recorded_apply  # type: ignore[method-assign]
+    transform._apply_image_or_video_transform = recorded_apply
     if name == "AugMix":
-        transform._sample_dirichlet = recorded_sample  # type: ignore[attr-defined]
+        transform._sample_dirichlet = recorded_sample
     try:
         yield rec
     finally:
@@ -276,7 +276,7 @@ def crop_boxes_in_pipeline(
             seen.append((i, dict(params), size))  # type: ignore[arg-type]
             return params
 
-        t.make_params = recorded  # type: ignore[method-assign]
+        t.make_params = recorded
     try:
         pipeline.apply(image, seed=seed, mix_with=mix_with)
     finally:
