@@ -34,7 +34,7 @@ from cnnviz.qt.panels.image_panel import ImagePanel
 from cnnviz.qt.panels.predictions import PredictionsPanel, Row
 from cnnviz.qt.panels.strip import CompactStrip
 from cnnviz.qt.status_bar import StatusPanel
-from cnnviz.qt.theme import NORMAL, PRESENTATION, Theme, apply_theme
+from cnnviz.qt.theme import NORMAL, PRESENTATION, Theme, apply_theme, control_style
 from cnnviz.qt.worker import Failure, Ticket, WorkerThread, freeze_startup_objects
 from cnnviz.qt.workspaces import Workspaces
 from cnnviz.resources_path import default_sample, samples
@@ -169,7 +169,7 @@ class MainWindow(QMainWindow):
         )
         self.add_workspace("Classify", self.image_panel, shortcut="Ctrl+1", strip=False)
         self.predictions_dock = self.add_dock(
-            "Predictions", self.predictions, Qt.RightDockWidgetArea, workspace="Classify"
+            "Predictions", self.predictions, Qt.RightDockWidgetArea, "Classify", share=0.36
         )
         self._build_status_bar()
 
@@ -216,6 +216,7 @@ class MainWindow(QMainWindow):
         *,
         visible: bool = True,
         narrow_area: Qt.DockWidgetArea | None = None,
+        share: float | None = None,
     ) -> QDockWidget:
         """A dock shown only in `workspace` (closed at first when not `visible`; in
         `narrow_area` at first when the window is narrow)."""
@@ -223,7 +224,9 @@ class MainWindow(QMainWindow):
         dock.setObjectName(title.replace(" ", "") + "Dock")
         dock.setWidget(widget)
         self.addDockWidget(area, dock)
-        self.workspaces.add_dock(dock, area, workspace, visible=visible, narrow_area=narrow_area)
+        self.workspaces.add_dock(
+            dock, area, workspace, visible=visible, narrow_area=narrow_area, share=share
+        )
         return dock
 
     def show_workspace(self, name: str) -> None:
@@ -399,11 +402,15 @@ class MainWindow(QMainWindow):
         theme = PRESENTATION if on else NORMAL
         app = QApplication.instance()
         if app is not None:
-            apply_theme(app, theme)
+            # Widgets a style sheet rule matches (trees, tables, buttons, labels) keep the
+            # font they had when it polished them: fonts first, then the style sheet.
+            app.setStyleSheet("")
+            apply_theme(app, theme, style_sheet=False)
             # Widgets pick up an application font change only on a later event; apply it now.
             self.setFont(QApplication.font())
             self.setPalette(QApplication.palette())
             _refont_dock_titles(self)
+            app.setStyleSheet(control_style(theme))
         self.theme = theme
         for widget in [self.image_panel, self.predictions, *self.themed_widgets]:
             widget.apply_theme(theme)
