@@ -103,3 +103,28 @@ def test_head_on_another_arch_or_random_backbone_is_refused(trained, stripe_set)
 def test_cancel_during_features(lite_engine, stripe_set):
     result = finetune(lite_engine, stripe_set, epochs=5, cancelled=lambda: True)
     assert result.cancelled and result.losses == ()
+
+
+@pytest.mark.parametrize(
+    "tensors, classes, fault",
+    [
+        ({"weight": (2, 8), "bias": (2,)}, "not json", "class names"),
+        ({"weight": (2, 8), "bias": (2,)}, '["only one"]', "class names"),
+        ({"weight": (3, 8), "bias": (2,)}, '["a", "b"]', "do not fit"),
+        ({"weight": (2, 8), "bias": (2,), "extra": (1,)}, '["a", "b"]', "weight and bias"),
+        ({"weight": (2, 8), "bias": (2,)}, '["a", "b"]', "NaN"),
+    ],
+)
+def test_malformed_head_files_are_refused(tmp_path, tensors, classes, fault):
+    from safetensors.torch import save_file
+
+    from cnnviz.core.zoo.head import HEAD_FORMAT
+
+    data = {k: torch.zeros(shape) for k, shape in tensors.items()}
+    if fault == "NaN":
+        data["weight"][0, 0] = float("nan")
+    path = tmp_path / "bad.safetensors"
+    meta = {"format": HEAD_FORMAT, "arch": "efficientnet_lite0", "layer": "classifier.1"}
+    save_file(data, str(path), metadata={**meta, "classes": classes})
+    with pytest.raises(WeightsError, match=fault):
+        Engine.load("efficientnet_lite0", weights_file=path, device="cpu")
