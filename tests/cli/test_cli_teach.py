@@ -27,12 +27,15 @@ def _trivial_draw(seed: int, height: int, width: int) -> tuple[str, float]:
     return name, magnitude
 
 
-def test_predict_json_lists_the_drawn_operations(samples_dir):
+def test_predict_json_lists_the_drawn_operations(samples_dir, capsys):
+    from cnnviz.cli import main
+
     cat = str(samples_dir / "cat.jpg")
     spec = "RandomHorizontalFlip(p=1.0); TrivialAugmentWide()"
-    result = cnnviz("predict", cat, "--augment", spec, "--seed", "4", "--json", "--device", "cpu")
-    assert result.returncode == 0, result.stderr
-    record = json.loads(result.stdout)
+    assert (
+        main(["predict", cat, "--augment", spec, "--seed", "4", "--json", "--device", "cpu"]) == 0
+    )
+    record = json.loads(capsys.readouterr().out)
     from PIL import Image
 
     with Image.open(cat) as im:
@@ -41,8 +44,15 @@ def test_predict_json_lists_the_drawn_operations(samples_dir):
     assert record["drawn"] == [
         {"transform": "TrivialAugmentWide", "operation": name, "magnitude": magnitude}
     ]
-    plain = cnnviz("predict", cat, "--augment", "RandomHorizontalFlip(p=1.0)", "--json")
-    assert json.loads(plain.stdout)["drawn"] == []
+
+
+def test_predict_json_drawn_is_empty_for_deterministic_transforms(samples_dir, capsys):
+    from cnnviz.cli import main
+
+    cat = str(samples_dir / "cat.jpg")
+    args = ["predict", cat, "--augment", "RandomHorizontalFlip(p=1.0)", "--json", "--device", "cpu"]
+    assert main(args) == 0
+    assert json.loads(capsys.readouterr().out)["drawn"] == []
 
 
 def _stripe_folders(root, per_class: int = 8):
@@ -60,14 +70,17 @@ def _stripe_folders(root, per_class: int = 8):
             Image.fromarray(img.astype(np.uint8)).save(root / name / f"{i}.png")
 
 
-def test_finetune_json_and_predict_with_the_head(tmp_path):
+def test_finetune_json_and_predict_with_the_head(tmp_path, capsys):
+    from cnnviz.cli import main
+
     data = tmp_path / "set"
     data.mkdir()
     _stripe_folders(data)
     head = str(tmp_path / "head.safetensors")
-    result = cnnviz("finetune", str(data), "--epochs", "100", "--out", head, "--json")
-    assert result.returncode == 0, result.stderr
-    record = json.loads(result.stdout)
+    # In-process (the subprocess below covers the real command line).
+    args = ["finetune", str(data), "--epochs", "100", "--out", head, "--json", "--device", "cpu"]
+    assert main(args) == 0
+    record = json.loads(capsys.readouterr().out)
     assert record["classes"] == ["horizontal", "vertical"] and record["out"] == head
     assert record["train_accuracy"] == 1.0 and record["heldout_accuracy"] >= 0.75
     image = str(data / "vertical" / "0.png")
@@ -75,5 +88,5 @@ def test_finetune_json_and_predict_with_the_head(tmp_path):
     assert predicted.returncode == 0, predicted.stderr
     labels = [p["label"] for p in json.loads(predicted.stdout)["predictions"]]
     assert sorted(labels) == ["horizontal", "vertical"] and labels[0] == "vertical"
-    bad = cnnviz("finetune", str(data), "--out", str(tmp_path / "head.pth"))
-    assert bad.returncode == 2 and bad.stderr.startswith("cnnviz: error: --out")
+    assert main(["finetune", str(data), "--out", str(tmp_path / "head.pth")]) == 2
+    assert capsys.readouterr().err.startswith("cnnviz: error: --out")
