@@ -260,6 +260,7 @@ class FineTuneRequest(Request[FineTuneResult]):
             holdout=self.holdout,
             seed=self.seed,
             out=self.out,
-            progress=context.progress,
+            progress=context.progress,  # features: images done of all
+            on_epoch=lambda epoch, _loss, _acc: context.progress(epoch, self.epochs),
             cancelled=_cancel_check(context),
         )
