@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QDoubleSpinBox,
     QHBoxLayout,
+    QHeaderView,
     QLabel,
     QScrollArea,
     QSpinBox,
@@ -65,14 +66,16 @@ class TrainEvalPanel(QWidget):
         self.table.setHorizontalHeaderLabels(["Class", "Eval", "Train mean", "± std", "min – max"])
         self.table.verticalHeader().hide()
         self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
         self.plot = ThemedPlot("Probability per pass (dots) and in eval mode (bar)")
         self.plot.setLabel("left", "probability")
-        self.mask_view = MapView("Dropout layer output (zeroed units blank)")
+        self.mask_view = MapView("Dropout output (blank: zeroed)")
         self.mask_text = note("")
         self.unit_table = QTableWidget(0, 4)
         self.unit_table.setHorizontalHeaderLabels(["Unit", "Input", "Kept?", "Output"])
         self.unit_table.verticalHeader().hide()
         self.unit_table.setEditTriggers(QAbstractItemView.NoEditTriggers)
+        self.unit_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
         self.trap_text = note("")
         left = QWidget()
         lv = QVBoxLayout(left)
