@@ -184,6 +184,9 @@ class MainWindow(QMainWindow):
         lab = install_augment_lab(self)
         if self.options.augment:
             lab.set_spec(self.options.augment, self.options.seed, self.options.mix)
+        from cnnviz.qt.teach_controller import install_teach  # the Teach workspace (issue 12)
+
+        install_teach(self)
 
     def _first_workspace(self) -> str:
         """What a start asks for (--workspace, --augment, --layer), else where the user
