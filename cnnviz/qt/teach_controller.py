@@ -13,7 +13,7 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, TypeVar
 
 from PySide6.QtCore import QObject, Slot
 
@@ -21,9 +21,12 @@ from cnnviz.qt.panels.teach_panel import TeachPanel
 
 if TYPE_CHECKING:
     from cnnviz.core.requests import ModelKey, Request
+    from cnnviz.core.teach.finetune import FineTuneResult
+    from cnnviz.core.teach.requests import TeachLayers
     from cnnviz.qt.main_window import MainWindow
     from cnnviz.qt.worker import Ticket
 
+R = TypeVar("R")
 WORKSPACE = "Teach"
 
 
@@ -119,7 +122,7 @@ class TeachController(QObject):
     def _ask_layers(self, model: ModelKey) -> None:
         from cnnviz.core.teach.requests import TeachLayersRequest
 
-        def got(layers: Any) -> None:
+        def got(layers: TeachLayers) -> None:
             self.layers_for = model
             self.panel.batchnorm.set_layers(layers.batchnorm)
             self.panel.residual.set_nodes(layers.residual_adds)
@@ -131,8 +134,8 @@ class TeachController(QObject):
     def _submit(
         self,
         key: str,
-        request: Request[Any],
-        show: Callable[[Any], None],
+        request: Request[R],
+        show: Callable[[R], None],
         failed: Callable[[str], None],
         *,
         progress: Callable[[int, int], None] | None = None,
@@ -194,7 +197,7 @@ class TeachController(QObject):
         view = self.panel.finetune
         view.set_running(True)
 
-        def show(result: Any) -> None:
+        def show(result: FineTuneResult) -> None:
             if not result.cancelled:
                 self.head_path, self.head_arch = out, model.arch
             view.show_result(result)
