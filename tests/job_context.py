@@ -11,6 +11,7 @@ class RecordingContext:
     def __init__(self, stop: Callable[[], bool] | None = None) -> None:
         self.seen: list[tuple[int, int]] = []
         self.yields = 0
+        self.partials: list[object] = []
         self._stop = stop
 
     def progress(self, done: int, total: int) -> None:
@@ -21,6 +22,9 @@ class RecordingContext:
 
     def yield_to_live(self) -> None:
         self.yields += 1
+
+    def partial(self, value: object) -> None:
+        self.partials.append(value)
 
 
 def stop_after(checks: int) -> Callable[[], bool]:

@@ -49,6 +49,9 @@ class JobContext(Protocol):
     def yield_to_live(self) -> None:
         """Between batches of a long job: let waiting short requests run first."""
 
+    def partial(self, value: object) -> None:
+        """Show `value`, plain data, as the job's result so far (a loss curve growing)."""
+
 
 class _Quiet:
     """A context that reports nothing and never cancels (the CLI, tests)."""
@@ -60,6 +63,9 @@ class _Quiet:
         return False
 
     def yield_to_live(self) -> None:
+        return None
+
+    def partial(self, value: object) -> None:
         return None
 
 

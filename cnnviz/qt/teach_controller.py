@@ -13,7 +13,7 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from functools import partial
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from PySide6.QtCore import QObject, Slot
 
@@ -139,6 +139,7 @@ class TeachController(QObject):
         failed: Callable[[str], None],
         *,
         progress: Callable[[int, int], None] | None = None,
+        partial: Callable[[Any], None] | None = None,
     ) -> Ticket | None:
         worker = self.window.worker_thread
         if worker is None:
@@ -148,6 +149,7 @@ class TeachController(QObject):
             show,
             on_failed=lambda failure: failed(failure.message),
             on_progress=(lambda _w, done, total: progress(done, total)) if progress else None,
+            on_partial=partial,
         )
         self.tickets[key] = ticket
         return ticket
@@ -210,6 +212,7 @@ class TeachController(QObject):
             show,
             view.show_error,
             progress=view.show_progress,
+            partial=view.show_so_far,
         )
         if ticket is not None:
             self.window.track_job(ticket)

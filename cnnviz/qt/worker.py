@@ -61,6 +61,7 @@ class _Job(Generic[R]):
     on_result: Callable[[R], None]
     on_failed: Callable[[Failure], None] | None
     on_progress: Callable[[str, int, int], None] | None
+    on_partial: Callable[[Any], None] | None = None
     cancel: threading.Event = field(default_factory=threading.Event)
 
 
@@ -132,6 +133,9 @@ class _Context:
     def progress(self, done: int, total: int) -> None:
         self._worker._sigProgress.emit(self._job.ticket.id, done, total)
 
+    def partial(self, value: object) -> None:
+        self._worker._sigPartial.emit(self._job.ticket.id, value)
+
     def cancelled(self) -> bool:
         job = self._job
         return job.cancel.is_set() or self._worker.mailbox.overtaken(job)
@@ -147,6 +151,7 @@ class Worker(QObject):
     _sigDone = Signal(int, object)  # job id, result
     _sigFailed = Signal(int, object)  # job id, Failure (None: dropped without a word)
     _sigProgress = Signal(int, int, int)  # job id, done, total (0: unknown)
+    _sigPartial = Signal(int, object)  # job id, the job's plain-data result so far
 
     def __init__(self, mailbox: _Mailbox) -> None:
         super().__init__()
@@ -224,6 +229,12 @@ class _Dispatcher(QObject):
         job = self._job(job_id, finished=False)
         if job is not None and job.on_progress is not None:
             job.on_progress(job.request.progress_label, done, total)
+
+    @Slot(int, object)
+    def on_partial(self, job_id: int, value: object) -> None:
+        job = self._job(job_id, finished=False)
+        if job is not None and job.on_partial is not None and self.mailbox.is_newest(job):
+            job.on_partial(value)
 
 
 class _GuiThreadGarbageCollection:
@@ -307,6 +318,7 @@ class WorkerThread:
         self.worker._sigDone.connect(self.dispatcher.on_done)
         self.worker._sigFailed.connect(self.dispatcher.on_failed)
         self.worker._sigProgress.connect(self.dispatcher.on_progress)
+        self.worker._sigPartial.connect(self.dispatcher.on_partial)
         self.thread.start()
 
     def submit(
@@ -316,10 +328,12 @@ class WorkerThread:
         *,
         on_failed: Callable[[Failure], None] | None = None,
         on_progress: Callable[[str, int, int], None] | None = None,
+        on_partial: Callable[[Any], None] | None = None,
     ) -> Ticket:
-        """Queue `request` as the newest of its lane; only these callbacks hear of it."""
+        """Queue `request` as the newest of its lane; only these callbacks hear of it
+        (`on_partial` of what the job shows before it ends, if it does)."""
         ticket = Ticket(next(self._ids), request.lane)
-        self.mailbox.put(_Job(ticket, request, on_result, on_failed, on_progress))
+        self.mailbox.put(_Job(ticket, request, on_result, on_failed, on_progress, on_partial))
         self.worker._sigWake.emit()
         return ticket
 

@@ -128,3 +128,28 @@ def test_malformed_head_files_are_refused(tmp_path, tensors, classes, fault):
     save_file(data, str(path), metadata={**meta, "classes": classes})
     with pytest.raises(WeightsError, match=fault):
         Engine.load("efficientnet_lite0", weights_file=path, device="cpu")
+
+
+def test_the_fine_tune_request_shows_its_curves_as_they_grow(stripe_set):
+    """The window's loss plot is live: partial curves arrive during training, each the
+    start of the final one, ending on the whole of it."""
+    from job_context import RecordingContext
+
+    from cnnviz.core.requests import ModelKey
+    from cnnviz.core.session import Session
+    from cnnviz.core.teach.requests import FineTuneRequest, TrainingSoFar
+
+    context = RecordingContext()
+    epochs = 60
+    model = ModelKey("efficientnet_lite0", device="cpu")
+    request = FineTuneRequest(model, str(stripe_set), epochs=epochs)
+    result = request.execute(Session(), context)
+    curves = [p for p in context.partials if isinstance(p, TrainingSoFar)]
+    assert curves and len(curves) == len(context.partials)
+    lengths = [len(c.losses) for c in curves]
+    assert lengths == sorted(lengths) and lengths[-1] == epochs
+    for curve in curves:
+        n = len(curve.losses)
+        assert curve.losses == result.losses[:n]
+        assert curve.accuracies == result.train_accuracies[:n]
+    assert (epochs, epochs) in context.seen  # and each epoch counts as progress

@@ -167,6 +167,8 @@ def test_policy_draws_and_fine_tune(qtbot, window, samples_dir, tmp_path):
     qtbot.mouseClick(ft.run_row.run_button, Qt.LeftButton)
     qtbot.waitUntil(lambda: ft.result is not None, timeout=RESULT_TIMEOUT_MS)
     assert ft.result.train_accuracy == 1.0 and ft.result.heldout_accuracy >= 0.75
+    # The curves were drawn while it trained; the last drawing is the whole run.
+    assert ft.live is not None and ft.live.losses == ft.result.losses
     assert ft.use_button.isEnabled()
     _shot(window, "finetune")
     result = wait_for_result(qtbot, window, lambda: qtbot.mouseClick(ft.use_button, Qt.LeftButton))

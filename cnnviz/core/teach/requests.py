@@ -7,6 +7,7 @@ from the original image, and the fine-tune, which reads a folder of class folder
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
@@ -261,6 +262,38 @@ class FineTuneRequest(Request[FineTuneResult]):
             seed=self.seed,
             out=self.out,
             progress=context.progress,  # features: images done of all
-            on_epoch=lambda epoch, _loss, _acc: context.progress(epoch, self.epochs),
+            on_epoch=_CurveReporter(context, self.epochs),
             cancelled=_cancel_check(context),
         )
+
+
+@dataclass(frozen=True, eq=False)
+class TrainingSoFar:
+    """The loss and train-accuracy curves of a fine-tune that is still running."""
+
+    epochs: int
+    losses: tuple[float, ...]
+    accuracies: tuple[float, ...]
+
+
+class _CurveReporter:
+    """Reports each epoch as progress and, a few times a second, the curves so far."""
+
+    INTERVAL_S = 0.1
+
+    def __init__(self, context: JobContext, epochs: int) -> None:
+        self.context, self.epochs = context, epochs
+        self.losses: list[float] = []
+        self.accuracies: list[float] = []
+        self._last = 0.0
+
+    def __call__(self, epoch: int, loss: float, accuracy: float) -> None:
+        self.losses.append(loss)
+        self.accuracies.append(accuracy)
+        self.context.progress(epoch, self.epochs)
+        now = time.perf_counter()
+        if now - self._last >= self.INTERVAL_S or epoch == self.epochs:
+            self._last = now
+            self.context.partial(
+                TrainingSoFar(self.epochs, tuple(self.losses), tuple(self.accuracies))
+            )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -24,6 +25,7 @@ from cnnviz.qt.theme import Theme
 
 if TYPE_CHECKING:
     from cnnviz.core.teach.finetune import FineTuneResult
+    from cnnviz.core.teach.requests import TrainingSoFar
 
 HOW = (
     "Give a folder with one sub-folder of images per new class (2 or more). The backbone stays "
@@ -65,6 +67,7 @@ class FineTunePanel(QWidget):
         self.use_button.clicked.connect(self.sigUseHead.emit)
         self.run_row.layout().insertWidget(3, self.use_button)
         self.text = note(HOW)
+        self.live: TrainingSoFar | None = None  # the running fine-tune's curves so far
         self.plot = ThemedPlot("Training loss and accuracy per epoch")
         self.plot.setLabel("bottom", "epoch")
         layout = QVBoxLayout(self)
@@ -118,23 +121,33 @@ class FineTunePanel(QWidget):
         self.use_button.setEnabled(True)
         self._draw()
 
+    def show_so_far(self, so_far: TrainingSoFar) -> None:
+        """The curves of the running fine-tune, as they grow."""
+        self.live = so_far
+        self._draw_curves(so_far.losses, so_far.accuracies, so_far.epochs)
+
     def _draw(self) -> None:
-        self.plot.clear()
         result = self.result
         if result is None or not result.losses:
+            self.plot.clear()
             return
+        self._draw_curves(result.losses, result.train_accuracies, len(result.losses))
+
+    def _draw_curves(
+        self, losses: Sequence[float], accuracies: Sequence[float], epochs: int
+    ) -> None:
+        self.plot.clear()
         theme = self.plot.theme
         self.plot.addLegend(offset=(5, 5))
-        epochs = np.arange(1, len(result.losses) + 1)
+        x = np.arange(1, len(losses) + 1)
+        self.plot.plot(x, losses, name="loss", pen=pg.mkPen(theme.pair[0], width=theme.line_width))
         self.plot.plot(
-            epochs, result.losses, name="loss", pen=pg.mkPen(theme.pair[0], width=theme.line_width)
-        )
-        self.plot.plot(
-            epochs,
-            result.train_accuracies,
+            x,
+            accuracies,
             name="train accuracy",
             pen=pg.mkPen(theme.pair[1], width=theme.line_width),
         )
+        self.plot.setXRange(1, max(epochs, 2), padding=0.02)  # the axis of the whole run
 
     def apply_theme(self, theme: Theme) -> None:
         self.plot.apply_theme(theme)
