@@ -33,6 +33,7 @@ def run_app(args: argparse.Namespace) -> int:
         seed=getattr(args, "seed", 0) or 0,
         mix=getattr(args, "mix", None),
         layer=getattr(args, "layer", None),
+        workspace=getattr(args, "workspace", None),
     )
     screenshot = getattr(args, "screenshot", None)
     # A scripted screenshot must not depend on (or change) the user's saved preferences.

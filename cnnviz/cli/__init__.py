@@ -140,6 +140,10 @@ def _run_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+# The window's workspaces, in the order of its workspace bar.
+WORKSPACES = ("Classify", "Layers", "Augment", "Explain", "Compare", "Evaluate", "Teach")
+
+
 def add_gui_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--arch", metavar="NAME", help="architecture (default: the last one used, else Lite0)"
@@ -171,6 +175,13 @@ def add_gui_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--layer", metavar="LAYER", help="select this layer in the explorer (default: first conv)"
+    )
+    parser.add_argument(
+        "--workspace",
+        type=str.capitalize,
+        choices=WORKSPACES,
+        help="start in this workspace (default: Augment with --augment, Layers with --layer, "
+        "else the last one used)",
     )
     add_augment_arguments(parser)
 

@@ -38,12 +38,11 @@ class AugmentLabController(QObject):
         self._pending_spec: tuple[str, int | None, str | None] | None = None
         self._submit_queued = False
         self.lab_host, self.sweep_host = _Host("augmentation lab"), _Host("sweeps")
-        self.lab_dock = window.add_dock("Augmentation lab", self.lab_host, Qt.BottomDockWidgetArea)
+        # The lab is the Augment workspace's star; the sweeps sit beside it.
+        window.add_workspace("Augment", self.lab_host, shortcut="Ctrl+3")
         self.sweep_dock = window.add_dock(
-            "Sweep and stability", self.sweep_host, Qt.BottomDockWidgetArea
+            "Sweep and stability", self.sweep_host, Qt.RightDockWidgetArea, workspace="Augment"
         )
-        window.tabifyDockWidget(self.lab_dock, self.sweep_dock)
-        self.lab_dock.raise_()
         window.augment_settings = self.settings
         window.sigResultShown.connect(self._on_result_shown)
         if window.worker_thread is not None:

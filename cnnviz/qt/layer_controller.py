@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QRectF, Qt, QTimer, Slot
 from PySide6.QtGui import QColor, QPen
-from PySide6.QtWidgets import QDockWidget, QGraphicsRectItem
+from PySide6.QtWidgets import QGraphicsRectItem, QWidget
 
 from cnnviz.core.inspect.settings import FIRST_CONV
 from cnnviz.qt.panels.feature_maps import FeatureMapsPanel
@@ -66,43 +66,39 @@ class LayerExplorerController(QObject):
 
     def _add_docks(self) -> None:
         window = self.window
-        # Bottom docks already there (the augmentation lab) share one tab group with ours.
-        others = [
-            d
-            for d in window.findChildren(QDockWidget)
-            if window.dockWidgetArea(d) == Qt.BottomDockWidgetArea and not d.isFloating()
-        ]
-        self.tree_dock = window.add_dock("Layers", self.tree_panel, Qt.LeftDockWidgetArea)
-        self.maps_dock = window.add_dock("Feature maps", self.maps, Qt.BottomDockWidgetArea)
-        if others:
-            window.tabifyDockWidget(others[-1], self.maps_dock)
-        self.docks = {"layers": self.tree_dock, "maps": self.maps_dock}
+        # The montage is the star: it owns the central area of the Layers workspace.
+        window.add_workspace("Layers", self.maps, shortcut="Ctrl+2")
+        self.tree_dock = window.add_dock(
+            "Layers", self.tree_panel, Qt.LeftDockWidgetArea, workspace="Layers"
+        )
+        self.docks = {"layers": self.tree_dock}
         for key, title, panel in (
             ("stats", "Layer statistics", self.stats),
             ("filters", "Filters", self.filters),
             ("matmul", "Conv as matmul", self.matmul),
         ):
-            dock = window.add_dock(title, panel, Qt.BottomDockWidgetArea)
-            window.tabifyDockWidget(self.maps_dock, dock)
+            dock = window.add_dock(title, panel, Qt.RightDockWidgetArea, workspace="Layers")
             self.docks[key] = dock
-        if others:
-            others[0].raise_()
-        else:
-            self.maps_dock.raise_()
-        # The tree takes the full height on the left; the tabs sit under the images.
-        window.setCorner(Qt.BottomLeftCorner, Qt.LeftDockWidgetArea)
+        window.sigWorkspaceChanged.connect(lambda _name: self._on_visibility(True))
 
     # --- what goes into each analysis request ------------------------------------------
-    _PARTS = {"maps": "maps", "stats": "stats", "filters": "filters", "matmul": "im2col"}
+    def _part_widgets(self) -> dict[str, QWidget]:
+        return {
+            "maps": self.maps,
+            "stats": self.stats,
+            "filters": self.filters,
+            "im2col": self.matmul,
+        }
 
     def shown_parts(self) -> frozenset[str]:
         """The explorer's parts on screen now (a dock behind another tab is not)."""
-        return frozenset(part for key, part in self._PARTS.items() if _on_screen(self.docks[key]))
+        shown = self.window.is_shown
+        return frozenset(part for part, widget in self._part_widgets().items() if shown(widget))
 
     def settings(self) -> LayerSettings | None:
         """The layer and montage settings for an analysis; None when no panel shows them."""
         parts = self.shown_parts()
-        if not parts and not _on_screen(self.docks["layers"]):
+        if not parts and not self.window.is_shown(self.tree_panel):
             return None  # work for hidden panels is not done
         from cnnviz.core.inspect.settings import LayerSettings
 
@@ -133,7 +129,7 @@ class LayerExplorerController(QObject):
                 require_layer(name, [node.name for node in self.tree.walk()], self.window.arch)
             if name in self.tree_panel.items and self.tree_panel.current_layer() != name:
                 self.tree_panel.select(name, emit=False)
-        self.maps_dock.raise_()
+        self.window.show_workspace("Layers")
         if name == self.layer and self.view is not None and self.view.layer == name:
             return
         self.layer = name
@@ -258,12 +254,6 @@ class LayerExplorerController(QObject):
         """Re-theme every panel of the explorer."""
         for panel in self.panels:
             panel.apply_theme(theme)
-
-
-def _on_screen(dock: QDockWidget) -> bool:
-    """Whether any of `dock` is seen: a tabified dock behind another tab still reports
-    isVisible(), but nothing of it is visible."""
-    return dock.isVisible() and not dock.visibleRegion().isEmpty()
 
 
 def install_layer_explorer(window: MainWindow) -> LayerExplorerController:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,9 +30,11 @@ from cnnviz.qt.banner import Banner
 from cnnviz.qt.model_picker import ArchPicker, DevicePicker
 from cnnviz.qt.panels.image_panel import ImagePanel
 from cnnviz.qt.panels.predictions import PredictionsPanel, Row
+from cnnviz.qt.panels.strip import CompactStrip
 from cnnviz.qt.status_bar import StatusPanel
 from cnnviz.qt.theme import NORMAL, PRESENTATION, Theme, apply_theme
 from cnnviz.qt.worker import Failure, Ticket, WorkerThread, freeze_startup_objects
+from cnnviz.qt.workspaces import Workspaces
 from cnnviz.resources_path import default_sample, samples
 
 if TYPE_CHECKING:
@@ -61,6 +64,7 @@ class StartOptions:
     seed: int = 0
     mix: str | None = None
     layer: str | None = None
+    workspace: str | None = None
 
 
 class MainWindow(QMainWindow):
@@ -69,6 +73,8 @@ class MainWindow(QMainWindow):
     sigResultShown = Signal(object)  # the AnalysisResult now on screen
     sigErrorShown = Signal(str)
     sigAnalysisFailed = Signal(object)  # the Failure of the newest analysis request
+    sigWorkspaceChanged = Signal(str)  # the workspace now current
+    sigFirstPaint = Signal()
 
     def __init__(self, options: StartOptions | None = None, settings: QSettings | None = None):
         super().__init__()
@@ -100,12 +106,15 @@ class MainWindow(QMainWindow):
         self.layer_settings: Callable[[], LayerSettings | None] = lambda: None
         # Re-themed on presentation mode changes.
         self.themed_widgets: list[Themed] = []
+        self._painted = False
         self._build_widgets()
         self._install_panels()
         self.menus = menus.build(self)
+        layout.restore_geometry(self)
+        self.show_workspace(self._first_workspace())
         # Until the window is shown it lacks its real size; first-run dock sizes are set
         # again with the first result.
-        self._needs_default_layout = not layout.restore(self)
+        self._needs_default_layout = True
         presentation = self.options.presentation
         if presentation is None:
             presentation = self.settings.value("presentation", False, type=bool)
@@ -117,6 +126,15 @@ class MainWindow(QMainWindow):
         self.arch_picker.sigArchChosen.connect(self.set_arch)
         self.device_picker = DevicePicker()
         self.device_picker.sigDeviceChosen.connect(self.set_device)
+        self.workspaces = Workspaces(self, self.settings, self._show_strip)
+        self.workspaces.sigChanged.connect(self.sigWorkspaceChanged)
+        bar = QToolBar("Workspaces")
+        bar.setObjectName("workspaceToolbar")
+        bar.setMovable(False)
+        bar.addWidget(self.workspaces.bar)
+        self.addToolBar(bar)
+        self.addToolBarBreak()
+        self.workspace_toolbar = bar
         toolbar = QToolBar("Model")
         toolbar.setObjectName("modelToolbar")
         toolbar.addWidget(QLabel(" Model "))
@@ -130,20 +148,25 @@ class MainWindow(QMainWindow):
         self.error_banner = Banner("error")
         self.notice_banner = Banner("notice")
         self.image_panel = ImagePanel()
+        self.strip = CompactStrip()
         central = QWidget()
-        layout = QVBoxLayout(central)
-        layout.setContentsMargins(4, 4, 4, 4)
+        central.setObjectName("central")
+        column = QVBoxLayout(central)
+        column.setContentsMargins(4, 4, 4, 4)
         for banner in (self.untrained_banner, self.error_banner, self.notice_banner):
-            layout.addWidget(banner)
-        layout.addWidget(self.image_panel, 1)
+            column.addWidget(banner)
+        column.addWidget(self.strip)
+        column.addWidget(self.workspaces.stack, 1)
         self.setCentralWidget(central)
+        self.themed_widgets.append(self.strip)
 
         self.predictions = PredictionsPanel()
         self.predictions.sigCopied.connect(
             lambda _t: self.statusBar().showMessage("Predictions copied to the clipboard", 3000)
         )
+        self.add_workspace("Classify", self.image_panel, shortcut="Ctrl+1", strip=False)
         self.predictions_dock = self.add_dock(
-            "Predictions", self.predictions, Qt.RightDockWidgetArea
+            "Predictions", self.predictions, Qt.RightDockWidgetArea, workspace="Classify"
         )
         self._build_status_bar()
 
@@ -152,21 +175,79 @@ class MainWindow(QMainWindow):
         from cnnviz.qt.augment_controller import install_augment_lab
         from cnnviz.qt.layer_controller import install_layer_explorer
 
-        lab = install_augment_lab(self)
-        if self.options.augment:
-            lab.set_spec(self.options.augment, self.options.seed, self.options.mix)
         explorer = install_layer_explorer(self)
         if self.options.layer:
             explorer.select_layer(self.options.layer)
-        # The tab a first-time user sees: the lab when augmenting, else the feature maps.
-        (lab.lab_dock if self.options.augment else explorer.maps_dock).raise_()
+        lab = install_augment_lab(self)
+        if self.options.augment:
+            lab.set_spec(self.options.augment, self.options.seed, self.options.mix)
 
-    def add_dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
+    def _first_workspace(self) -> str:
+        """What a start asks for (--workspace, --augment, --layer), else where the user
+        left off."""
+        if self.options.workspace in self.workspaces.items:
+            return self.options.workspace
+        if self.options.augment:
+            return "Augment"
+        if self.options.layer:
+            return "Layers"
+        saved = self.settings.value("workspace", "Classify")
+        return saved if saved in self.workspaces.items else "Classify"
+
+    # --- workspaces -----------------------------------------------------------------
+    def add_workspace(
+        self, name: str, star: QWidget, *, shortcut: str | None = None, strip: bool = True
+    ) -> None:
+        """A tab in the workspace bar; `star` fills the central area while it is current."""
+        self.workspaces.add(name, star, shortcut, strip=strip)
+
+    def add_dock(
+        self,
+        title: str,
+        widget: QWidget,
+        area: Qt.DockWidgetArea,
+        workspace: str = "Classify",
+        *,
+        visible: bool = True,
+    ) -> QDockWidget:
+        """A dock shown only in `workspace` (closed at first when not `visible`)."""
         dock = QDockWidget(title, self)
         dock.setObjectName(title.replace(" ", "") + "Dock")
         dock.setWidget(widget)
         self.addDockWidget(area, dock)
+        self.workspaces.add_dock(dock, area, workspace, visible=visible)
         return dock
+
+    def show_workspace(self, name: str) -> None:
+        self.workspaces.show(name)
+
+    @property
+    def workspace(self) -> str:
+        return self.workspaces.current or "Classify"
+
+    def is_shown(self, widget: QWidget) -> bool:
+        """Whether any of `widget` is on screen (a dock behind another tab, or a hidden
+        workspace's panel, is not, though Qt may still call it visible)."""
+        return widget.isVisible() and not widget.visibleRegion().isEmpty()
+
+    def _show_strip(self, shown: bool) -> None:
+        self.strip.setVisible(shown)
+
+    def reset_layout(self) -> None:
+        """View ▸ Reset layout: the current workspace's docks where they start."""
+        self.workspaces.reset_layout()
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        self.strip.fit_height(self.height())
+
+    def paintEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().paintEvent(event)
+        if not self._painted:
+            self._painted = True
+            self.timings["first_paint"] = time.perf_counter()
+            self.torch_loaded_at_first_paint = "torch" in sys.modules
+            self.sigFirstPaint.emit()
 
     def _build_status_bar(self) -> None:
         self.status = StatusPanel(self.statusBar(), self.cancel_work)
@@ -208,7 +289,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
         self.settings.setValue("geometry", self.saveGeometry())
-        self.settings.setValue("windowState", self.saveState())
+        self.workspaces.save_state()
         self.settings.sync()
         # Quitting never waits on a long job: jobs stop at their next check, well under a
         # second; a model still being built is left behind (cnnviz.app ends the process).
@@ -350,7 +431,8 @@ class MainWindow(QMainWindow):
             freeze_startup_objects()
         if self._needs_default_layout:
             self._needs_default_layout = False
-            layout.default_dock_sizes(self)
+            if not self.workspaces.restored:
+                self.workspaces.default_sizes()
         self._set_busy(None)
         self.error_banner.hide()
         self.shown_result = result
@@ -369,12 +451,19 @@ class MainWindow(QMainWindow):
                 "de-normalised",
             )
             self._show_predictions(result)
+            self.strip.show_result(
+                result.original, prediction.model_input, self.predictions.rows, self._note(result)
+            )
             self.status.show_forward_time(prediction.forward_ms)
             if prediction.notice:
                 self.notice_banner.show_message(prediction.notice)
         self.sigResultShown.emit(result)
         # The GUI thread's share of an update: every panel's redraw (see `cnnviz bench`).
         self.timings["draw_ms"] = (time.perf_counter() - started) * 1000
+
+    @staticmethod
+    def _note(result: AnalysisResult) -> str:
+        return "Random weights!" if result.model.weights.untrained else ""
 
     def _show_predictions(self, result: AnalysisResult) -> None:
         notes = []

@@ -77,9 +77,15 @@ def build(window: MainWindow) -> Menus:
         checkable=True,
     )
     _action(window, view, "&Full screen", window.toggle_full_screen, QKeySequence.FullScreen)
+    view.addAction(window.workspaces.focus_action)
+    view.addAction(window.workspaces.reset_action)
     view.addSeparator()
-    for dock in window.findChildren(type(window.predictions_dock)):
-        view.addAction(dock.toggleViewAction())
+    panels = view.addMenu("&Panels of this workspace")
+    panels.aboutToShow.connect(partial(_list_panels, window, panels))
+
+    workspace_menu = bar.addMenu("&Workspace")
+    for action in window.workspaces.actions.values():
+        workspace_menu.addAction(action)
 
     help_menu = bar.addMenu("&Help")
     _action(window, help_menu, "&About cnnviz", partial(show_about, window))
@@ -87,6 +93,14 @@ def build(window: MainWindow) -> Menus:
     window.menus = menus
     refresh_recent(window)
     return menus
+
+
+def _list_panels(window: MainWindow, menu: QMenu) -> None:
+    """The current workspace's docks, to show one that was closed."""
+    menu.clear()
+    workspace = window.workspaces.items[window.workspace]
+    for dock in workspace.docks:
+        menu.addAction(dock.toggleViewAction())
 
 
 def refresh_recent(window: MainWindow) -> None:

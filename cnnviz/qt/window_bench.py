@@ -82,7 +82,7 @@ def measure(image: str, *, steps: int = 20, drag_seconds: float = 3.0) -> Window
         _wait(lambda: bool(shown))
         controller = window.augment_lab
         controller.set_spec("RandomRotation(degrees=[0, 0])", seed=0)
-        controller.lab_dock.raise_()
+        window.show_workspace("Augment")
         _wait(lambda: _lab_shown(window))
         lab = controller.lab
         assert lab is not None

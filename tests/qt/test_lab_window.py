@@ -14,6 +14,18 @@ from cnnviz.qt.augment_controller import install_augment_lab
 
 
 @pytest.fixture
+def window(qtbot, tmp_path, samples_dir):
+    """The real window on the cat photo in its Augment workspace, where the lab lives."""
+    from qt_helpers import make_window
+
+    w = make_window(
+        qtbot, tmp_path, image=str(samples_dir / "cat.jpg"), device="cpu", workspace="Augment"
+    )
+    yield w
+    stop_window(w)
+
+
+@pytest.fixture
 def cat(samples_dir) -> torch.Tensor:
     return F.pil_to_tensor(load_image(samples_dir / "cat.jpg"))
 

@@ -19,7 +19,8 @@ from cnnviz.qt.theme import PRESENTATION
 def _open(qtbot, tmp_path, samples_dir, before_start=None):
     """A shown window with the explorer installed before start, as the app does."""
     settings = QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat)
-    window = MainWindow(StartOptions(image=str(samples_dir / "cat.jpg"), device="cpu"), settings)
+    options = StartOptions(image=str(samples_dir / "cat.jpg"), device="cpu", workspace="Layers")
+    window = MainWindow(options, settings)
     qtbot.addWidget(window)
     controller = install_layer_explorer(window)
     if before_start is not None:

@@ -10,7 +10,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
-    QHBoxLayout,
+    QGridLayout,
     QLabel,
     QLineEdit,
     QPushButton,
@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from cnnviz.core.inspect.export import parse_channels
+from cnnviz.qt.panels.adaptive import orient
 from cnnviz.qt.panels.map_view import MapView, ask_save_path
 from cnnviz.qt.theme import INVALID_INPUT_STYLE, NORMAL, Theme
 
@@ -68,16 +69,20 @@ class FiltersPanel(QWidget):
         self.inputs_edit.editingFinished.connect(self.redraw)
         self.save_button = QPushButton("Save PNG…")
         self.save_button.clicked.connect(lambda: self.export_png())
-        controls = QHBoxLayout()
-        for label, widget in (
-            ("Show", self.mode_box),
-            ("Rows", self.order_box),
-            ("Input channels", self.inputs_edit),
+        # Two short rows rather than one long one: the panel also lives in a narrow side dock.
+        controls = QGridLayout()
+        for i, (label, widget) in enumerate(
+            (
+                ("Show", self.mode_box),
+                ("Rows", self.order_box),
+                ("Input channels", self.inputs_edit),
+            )
         ):
-            controls.addWidget(QLabel(label))
-            controls.addWidget(widget)
-        controls.addStretch(1)
-        controls.addWidget(self.save_button)
+            controls.addWidget(QLabel(label), i // 2, (i % 2) * 2)
+            controls.addWidget(widget, i // 2, (i % 2) * 2 + 1)
+        controls.addWidget(self.save_button, 1, 3)
+        controls.setColumnStretch(1, 1)
+        controls.setColumnStretch(3, 1)
 
         self.message = QLabel("Select a Conv2d or BatchNorm layer to see its parameters.")
         self.message.setAlignment(Qt.AlignCenter)
@@ -102,6 +107,7 @@ class FiltersPanel(QWidget):
         conv_page.addWidget(side)
         conv_page.setStretchFactor(0, 2)
         conv_page.setStretchFactor(1, 1)
+        self._conv_page = conv_page
         self.bn_plots = pg.GraphicsLayoutWidget()
         self.bn_curves: dict[str, pg.PlotDataItem] = {}
         for col, pair in enumerate(BN_CURVES):
@@ -120,6 +126,10 @@ class FiltersPanel(QWidget):
         layout.addWidget(self.pages, 1)
         layout.addWidget(self.readout)
         self._controls = [self.mode_box, self.order_box, self.inputs_edit, self.save_button]
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        orient(self, self._conv_page)
         self._enable_controls(False)
 
     def _enable_controls(self, on: bool) -> None:

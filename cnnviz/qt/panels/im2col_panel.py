@@ -8,6 +8,7 @@ import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QWidget
 
+from cnnviz.qt.panels.adaptive import orient
 from cnnviz.qt.panels.map_view import MapView
 from cnnviz.qt.theme import NORMAL, Theme
 
@@ -74,12 +75,21 @@ class Im2colPanel(QWidget):
         self.unfolded_view = MapView("Unfolded input (im2col)")
         self.output_view = MapView("Output = W × X")
         self.summary.setAlignment(Qt.AlignTop | Qt.AlignLeft)
-        self.summary.setMinimumWidth(300)
+        self.summary.setMinimumWidth(160)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(4, 2, 2, 2)
         layout.addWidget(self.summary, 2)
+        views = QHBoxLayout()
         for view in (self.weight_view, self.unfolded_view, self.output_view):
-            layout.addWidget(view, 2)
+            view.setMinimumSize(80, 80)
+            views.addWidget(view, 1)
+        layout.addLayout(views, 6)
+        self._box = layout
+        layout.setDirection(layout.Direction.TopToBottom)  # until it is laid out wide
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        orient(self, self._box)
 
     def show_view(self, view: LayerView) -> None:
         """Show the im2col report of `view`, or say why there is none."""

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cnnviz.qt.panels.adaptive import orient
 from cnnviz.qt.theme import NORMAL, Theme
 
 if TYPE_CHECKING:
@@ -69,10 +70,16 @@ class LayerStatsPanel(QWidget):
         row = QHBoxLayout()
         row.addWidget(side, 0)
         row.addWidget(self.plot, 1)
+        self._row = row
+        row.setDirection(row.Direction.TopToBottom)  # until it is laid out wide
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addLayout(row)
         self.apply_theme(NORMAL)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        orient(self, self._row)
 
     def show_stats(self, layer: str, stats: LayerStats, channels: int) -> None:
         """Show a LayerStats of `layer` (with `channels` channels)."""

@@ -1,0 +1,292 @@
+"""Workspaces: one per activity, each with a star view in the central area and its own docks.
+
+A workspace owns a page of the central stack (its star view) and a set of docks. Switching
+saves the dock arrangement of the workspace being left and restores the one of the
+workspace entered (or its default), so each workspace remembers how its user arranged it.
+Focus mode (F6, or a double-click on a dock's title) lets one panel fill the window.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from PySide6.QtCore import QByteArray, QEvent, QObject, QSettings, Qt, Signal
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (
+    QApplication,
+    QDockWidget,
+    QLabel,
+    QMainWindow,
+    QStackedWidget,
+    QTabBar,
+    QVBoxLayout,
+    QWidget,
+)
+
+FOCUS_KEY = "F6"
+# Dock sizes as shares of the window: the star view keeps most of it at every size.
+SIDE_SHARE = {Qt.LeftDockWidgetArea: 0.24, Qt.RightDockWidgetArea: 0.28}
+BOTTOM_SHARE = 0.32
+SIDE_MIN, SIDE_MAX = 240, 520
+STATE_VERSION = 3  # bump when the default arrangement changes, so old saved states are ignored
+
+
+@dataclass
+class Workspace:
+    name: str
+    star: QWidget
+    shortcut: str | None
+    strip: bool  # whether the compact strip (input, model input, top-5) is shown
+    docks: list[QDockWidget] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class DockPlace:
+    area: Qt.DockWidgetArea
+    visible: bool  # shown by default (False: listed in View, closed until asked for)
+
+
+class Workspaces(QObject):
+    """The workspace bar, the central stack and each workspace's dock arrangement."""
+
+    sigChanged = Signal(str)
+
+    def __init__(
+        self, window: QMainWindow, settings: QSettings, on_strip: Callable[[bool], None]
+    ) -> None:
+        super().__init__(window)
+        self.window = window
+        self.settings = settings
+        self._on_strip = on_strip
+        self.items: dict[str, Workspace] = {}
+        self.places: dict[QDockWidget, DockPlace] = {}
+        self.current: str | None = None
+        self.restored = False  # the current workspace came back as its user left it
+        self.stack = QStackedWidget()
+        self.bar = QTabBar()
+        self.bar.setObjectName("workspaceBar")
+        self.bar.setExpanding(False)
+        self.bar.setDrawBase(False)
+        self.bar.setElideMode(Qt.ElideNone)
+        self.bar.currentChanged.connect(self._on_tab)
+        self.focused: QWidget | None = None  # the panel filling the window, if any
+        self._focus_page = _FocusPage()
+        self.stack.addWidget(self._focus_page)
+        self._focus_return: tuple[QDockWidget | None, QByteArray] | None = None
+        # Actions, not bare shortcuts: the menus list the same objects, so no key is ambiguous.
+        self.actions: dict[str, QAction] = {}
+        self.focus_action = QAction("&Focus the current panel", window)
+        self.focus_action.setShortcut(QKeySequence(FOCUS_KEY))
+        self.focus_action.triggered.connect(lambda _checked=False: self.toggle_focus())
+        self.reset_action = QAction("&Reset layout", window)
+        self.reset_action.triggered.connect(lambda _checked=False: self.reset_layout())
+        window.addActions([self.focus_action, self.reset_action])
+
+    # --- building ---------------------------------------------------------------------
+    def add(self, name: str, star: QWidget, shortcut: str | None, *, strip: bool = True) -> None:
+        workspace = Workspace(name, star, shortcut, strip)
+        self.items[name] = workspace
+        self.stack.addWidget(star)
+        index = self.bar.addTab(name)
+        action = QAction(name, self.window)
+        action.setCheckable(True)
+        action.triggered.connect(lambda _checked=False: self.show(name))
+        if shortcut:
+            self.bar.setTabToolTip(index, f"{name} workspace ({shortcut})")
+            action.setShortcut(QKeySequence(shortcut))
+        self.window.addAction(action)
+        self.actions[name] = action
+
+    def add_dock(
+        self, dock: QDockWidget, area: Qt.DockWidgetArea, workspace: str, *, visible: bool = True
+    ) -> None:
+        self.items[workspace].docks.append(dock)
+        self.places[dock] = DockPlace(area, visible)
+        dock.installEventFilter(self)
+        if self.current != workspace:
+            dock.hide()
+
+    def workspace_of(self, dock: QDockWidget) -> str | None:
+        return next((w.name for w in self.items.values() if dock in w.docks), None)
+
+    # --- switching ----------------------------------------------------------------------
+    def show(self, name: str) -> None:
+        if name == self.current or name not in self.items:
+            return
+        if self.focused is not None:
+            self.toggle_focus()
+        if self.current is not None:
+            self.save_state()
+        self.current = name
+        workspace = self.items[name]
+        self.stack.setCurrentWidget(workspace.star)
+        self._on_strip(workspace.strip)
+        state = self.settings.value(self._key(name))
+        self._apply_default_visibility(workspace)
+        self.restored = isinstance(state, QByteArray) and self.window.restoreState(
+            state, STATE_VERSION
+        )
+        if self.restored:
+            self._hide_others(workspace)
+        else:
+            self.reset_layout()
+        index = list(self.items).index(name)
+        if self.bar.currentIndex() != index:
+            self.bar.blockSignals(True)
+            self.bar.setCurrentIndex(index)
+            self.bar.blockSignals(False)
+        for other, action in self.actions.items():
+            action.setChecked(other == name)
+        self.settings.setValue("workspace", name)
+        self.sigChanged.emit(name)
+
+    def _on_tab(self, index: int) -> None:
+        if 0 <= index < len(self.items):
+            self.show(list(self.items)[index])
+
+    def save_state(self) -> None:
+        if self.current is not None and self.focused is None:
+            state = self.window.saveState(STATE_VERSION)
+            self.settings.setValue(self._key(self.current), state)
+
+    def _key(self, name: str) -> str:
+        return f"workspaces/{name}/state"
+
+    def _apply_default_visibility(self, workspace: Workspace) -> None:
+        self._hide_others(workspace)
+        for dock in workspace.docks:
+            dock.setVisible(self.places[dock].visible)
+
+    def _hide_others(self, workspace: Workspace) -> None:
+        for other in self.items.values():
+            if other is not workspace:
+                for dock in other.docks:
+                    if dock not in workspace.docks:
+                        dock.hide()
+
+    # --- the default arrangement ----------------------------------------------------------
+    def reset_layout(self) -> None:
+        """The current workspace's docks where they start: sides, then tabbed groups."""
+        if self.current is None:
+            return
+        if self.focused is not None:
+            self.toggle_focus()
+        workspace = self.items[self.current]
+        window = self.window
+        groups: dict[Qt.DockWidgetArea, list[QDockWidget]] = {}
+        for dock in workspace.docks:
+            place = self.places[dock]
+            dock.setFloating(False)
+            window.addDockWidget(place.area, dock)
+            dock.setVisible(place.visible)
+            if place.visible:
+                groups.setdefault(place.area, []).append(dock)
+        self._hide_others(workspace)
+        for docks in groups.values():
+            for dock in docks[1:]:
+                window.tabifyDockWidget(docks[0], dock)
+            docks[0].raise_()
+        self.default_sizes(groups)
+        self.settings.remove(self._key(self.current))
+
+    def default_sizes(
+        self, groups: dict[Qt.DockWidgetArea, list[QDockWidget]] | None = None
+    ) -> None:
+        """Side docks a share of the window's width, bottom docks a share of its height."""
+        window = self.window
+        if groups is None:
+            groups = {}
+            for dock in self.items[self.current].docks if self.current else []:
+                if dock.isVisible() and not dock.isFloating():
+                    groups.setdefault(window.dockWidgetArea(dock), []).append(dock)
+        width, height = max(window.width(), 640), max(window.height(), 480)
+        sides = [
+            (docks[0], SIDE_SHARE[area])
+            for area, docks in groups.items()
+            if area in SIDE_SHARE and docks
+        ]
+        if sides:
+            window.resizeDocks(
+                [d for d, _ in sides],
+                [int(min(SIDE_MAX, max(SIDE_MIN, width * share))) for _, share in sides],
+                Qt.Horizontal,
+            )
+        bottom = groups.get(Qt.BottomDockWidgetArea)
+        if bottom:
+            window.resizeDocks(bottom[:1], [int(height * BOTTOM_SHARE)], Qt.Vertical)
+
+    # --- focus --------------------------------------------------------------------------
+    def current_panel(self) -> tuple[QDockWidget | None, QWidget]:
+        """The panel the user is working in: the dock holding the keyboard focus, else the star."""
+        widget = QApplication.focusWidget()
+        while widget is not None:
+            if isinstance(widget, QDockWidget) and widget in self.places:
+                return widget, widget.widget()
+            widget = widget.parentWidget()
+        assert self.current is not None
+        return None, self.items[self.current].star
+
+    def toggle_focus(self, dock: QDockWidget | None = None) -> None:
+        """Let the current panel (or `dock`'s) fill the window; called again, put it back."""
+        if self.focused is not None:
+            self._leave_focus()
+            return
+        if self.current is None:
+            return
+        source, panel = (dock, dock.widget()) if dock is not None else self.current_panel()
+        self._focus_return = (source, self.window.saveState(STATE_VERSION))
+        for other in self.places:
+            other.hide()
+        if source is not None:
+            source.setWidget(QWidget())  # the panel moves out; its dock keeps a placeholder
+            self._focus_page.hold(panel)
+            self.stack.setCurrentWidget(self._focus_page)
+        self._on_strip(False)
+        self.focused = panel
+        self.window.statusBar().showMessage(
+            f"Focus: press {FOCUS_KEY} (or double-click a title) to return", 5000
+        )
+
+    def _leave_focus(self) -> None:
+        assert self._focus_return is not None and self.focused is not None
+        source, state = self._focus_return
+        panel, self.focused, self._focus_return = self.focused, None, None
+        if source is not None:
+            self._focus_page.release(panel)
+            old = source.widget()
+            source.setWidget(panel)
+            old.deleteLater()
+        workspace = self.items[self.current or ""]
+        self.stack.setCurrentWidget(workspace.star)
+        self._on_strip(workspace.strip)
+        self.window.restoreState(state, STATE_VERSION)
+        self._hide_others(workspace)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
+        # A double-click on a dock's title focuses its panel (Qt would float the dock).
+        if event.type() == QEvent.MouseButtonDblClick and isinstance(watched, QDockWidget):
+            content = watched.widget()
+            if content is None or event.position().y() < content.geometry().top():
+                self.toggle_focus(watched if self.focused is None else None)
+                return True
+        return super().eventFilter(watched, event)
+
+
+class _FocusPage(QWidget):
+    """The central page that holds a dock's panel while it is focused."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._layout = QVBoxLayout(self)
+        self._layout.setContentsMargins(0, 0, 0, 0)
+        self.hint = QLabel(f"Focus mode: {FOCUS_KEY} returns")
+        self.hint.setObjectName("focusHint")
+        self._layout.addWidget(self.hint)
+
+    def hold(self, panel: QWidget) -> None:
+        self._layout.addWidget(panel, 1)
+        panel.show()
+
+    def release(self, panel: QWidget) -> None:
+        self._layout.removeWidget(panel)
