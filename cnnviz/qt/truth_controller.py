@@ -48,7 +48,6 @@ class TruthController(QObject):
             "True label", self.panel, Qt.RightDockWidgetArea, workspace="Classify"
         )
         window.themed_widgets.append(self.panel)
-        self.panel.apply_theme(window.theme)
         self.panel.sigLabelChanged.connect(self._on_label_changed)
         window.sigResultShown.connect(self._on_result_shown)
         if window.shown_result is not None:

@@ -33,8 +33,6 @@ class TrueLabelPanel(QWidget):
         super().__init__(parent)
         self._theme = NORMAL
         self._last_emitted = ""
-        self.title = QLabel("True class")
-        self.title.setObjectName("panelTitle")
         self.edit = QLineEdit()
         self.edit.setPlaceholderText("Type to search the model's classes…")
         self.edit.setClearButtonEnabled(True)
@@ -62,7 +60,6 @@ class TrueLabelPanel(QWidget):
         self.note.setObjectName("sampleNote")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
-        layout.addWidget(self.title)
         layout.addLayout(row)
         layout.addWidget(self.verdict)
         layout.addWidget(self.detail)
@@ -70,6 +67,12 @@ class TrueLabelPanel(QWidget):
         layout.addStretch(1)
         self.show_verdict(None)
         self.set_note(None)
+        self._fit()
+
+    def _fit(self) -> None:
+        """Room for the field, two verdict lines and a three-line note."""
+        line = self.fontMetrics().lineSpacing()
+        self.setMinimumHeight(self.edit.sizeHint().height() + 6 * line + 24)
 
     # --- input ----------------------------------------------------------------------
     def set_classes(self, categories: Sequence[str]) -> None:
@@ -132,3 +135,4 @@ class TrueLabelPanel(QWidget):
 
     def apply_theme(self, theme: Theme) -> None:
         self._theme = theme
+        self._fit()
