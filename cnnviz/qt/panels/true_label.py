@@ -76,8 +76,9 @@ class TrueLabelPanel(QWidget):
 
     # --- input ----------------------------------------------------------------------
     def set_classes(self, categories: Sequence[str]) -> None:
-        """The names the completer offers (the shown model's classes)."""
-        self.classes.setStringList(list(categories))
+        """The names the completer offers: the shown model's classes, alphabetically (a name
+        ImageNet lists twice, such as crane, once)."""
+        self.classes.setStringList(sorted(set(categories), key=str.casefold))
 
     def label(self) -> str:
         return self.edit.text().strip()
