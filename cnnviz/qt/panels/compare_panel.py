@@ -106,7 +106,7 @@ class ComparePanel(QWidget):
         self.chosen.setFlow(QListWidget.LeftToRight)
         self.chosen.setWrapping(True)
         self.chosen.setSelectionMode(QAbstractItemView.SingleSelection)
-        self.chosen.setMaximumHeight(self.fontMetrics().height() * 2 + 16)
+        self.chosen.setMaximumHeight(int(self.fontMetrics().height() * 1.6) + 12)
         self.chosen.setToolTip("Models to compare (2 to 4); select one and press Remove")
         self.remove_button = QPushButton("Remove")
         self.remove_button.clicked.connect(self.remove_selected)
@@ -118,7 +118,7 @@ class ComparePanel(QWidget):
         self.progress.setMaximumWidth(160)
         self.progress.hide()
         row = QHBoxLayout()
-        row.addWidget(QLabel("Model"))
+        row.addWidget(QLabel("Add model"))
         row.addWidget(self.arch_combo)
         row.addWidget(self.add_button)
         row.addWidget(self.chosen, 1)
@@ -158,7 +158,9 @@ class ComparePanel(QWidget):
         row = QHBoxLayout()
         row.addWidget(QLabel("Published ImageNet top-1 error against"))
         row.addWidget(self.axis_combo)
-        row.addStretch(1)
+        self.chart_note = QLabel("")
+        self.chart_note.setWordWrap(True)
+        row.addWidget(self.chart_note, 1)
         self.plot = pg.PlotWidget()
         self.plot.setMenuEnabled(False)
         self.plot.setMinimumHeight(160)
@@ -287,7 +289,16 @@ class ComparePanel(QWidget):
                     item.setForeground(QColor(self._theme.warning_bg))
                 self.table.setItem(topk + i, j, item)
         self.agreement.setText(self._agreement_text(comparison))
+        self._fit_table()
         self.draw_chart()
+
+    def _fit_table(self) -> None:
+        """Tall enough for every row: the facts should not hide below a scroll bar."""
+        self.table.resizeRowsToContents()
+        rows = sum(self.table.rowHeight(i) for i in range(self.table.rowCount()))
+        header = self.table.horizontalHeader().sizeHint().height()
+        scroll = self.table.horizontalScrollBar().sizeHint().height()
+        self.table.setMinimumHeight(rows + header + scroll // 2 + 2 * self.table.frameWidth())
 
     def _mark(
         self, item: QTableWidgetItem, run: ModelRun, k: int, label: str, shared: set, differs: bool
@@ -366,6 +377,10 @@ class ComparePanel(QWidget):
         ys = [p.top1_error for p in chart.points]
         self.points.setData(xs, ys)
         marked = [p for p in chart.points if p.name in wanted]
+        absent = [self._display(n) for n in self.selected() if n in chart.left_out]
+        self.chart_note.setText(
+            f"Not on the chart (no published accuracy): {', '.join(absent)}." if absent else ""
+        )
         self.marked.setData([p.x for p in marked], [p.top1_error for p in marked])
         self._style_chart(chart)
         for p in marked:
