@@ -152,8 +152,7 @@ class EvaluatePanel(QWidget):
         self.gallery.setMovement(QListView.Static)
         self.gallery.setWordWrap(True)
         self.gallery.setSpacing(4)
-        self.gallery.setUniformItemSizes(True)
-        self.gallery.setGridSize(QSize(THUMB + 40, THUMB + 4 * self.fontMetrics().lineSpacing()))
+        self._fit_gallery()
         self.gallery.setToolTip("Misclassified images: click one to open it in the main view")
         self.gallery.itemClicked.connect(self._on_thumb)
         tables = QSplitter(Qt.Horizontal)
@@ -257,8 +256,15 @@ class EvaluatePanel(QWidget):
             )
             self.gallery.addItem(item)
 
+    def _fit_gallery(self) -> None:
+        """A grid cell for a thumbnail and up to three lines of "true → predicted"."""
+        metrics = self.gallery.fontMetrics()
+        width = max(THUMB, metrics.horizontalAdvance("→ military uniform")) + 16
+        self.gallery.setGridSize(QSize(width, THUMB + 3 * metrics.lineSpacing() + 16))
+
     def apply_theme(self, theme: Theme) -> None:
         self._theme = theme
+        self._fit_gallery()
 
 
 def _titled(title: str | QLabel, widget: QWidget) -> QWidget:
