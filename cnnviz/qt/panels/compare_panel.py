@@ -85,18 +85,19 @@ class ComparePanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(self._build_picker())
-        splitter = QSplitter(Qt.Vertical)
-        splitter.addWidget(self._build_table())
-        splitter.addWidget(self._build_chart())
-        splitter.setStretchFactor(0, 3)
-        splitter.setStretchFactor(1, 2)
-        layout.addWidget(splitter, 1)
+        self.splitter = QSplitter(Qt.Vertical)
+        self.splitter.setChildrenCollapsible(False)
+        self.splitter.addWidget(self._build_table())
+        self.splitter.addWidget(self._build_chart())
+        self.splitter.setStretchFactor(0, 3)
+        self.splitter.setStretchFactor(1, 2)
+        layout.addWidget(self.splitter, 1)
         self._update_buttons()
 
     # --- construction -----------------------------------------------------------------
-    def _build_picker(self) -> QHBoxLayout:
+    def _build_picker(self) -> QVBoxLayout:
         self.arch_combo = QComboBox()
-        self.arch_combo.setMinimumContentsLength(24)
+        self.arch_combo.setMinimumContentsLength(10)
         self.arch_combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
         self.arch_combo.addItem("Loading the model list…")
         self.arch_combo.setEnabled(False)
@@ -104,9 +105,10 @@ class ComparePanel(QWidget):
         self.add_button.clicked.connect(self._add_current)
         self.chosen = QListWidget()
         self.chosen.setFlow(QListWidget.LeftToRight)
-        self.chosen.setWrapping(True)
+        self.chosen.setWrapping(False)
+        self.chosen.setSpacing(2)
         self.chosen.setSelectionMode(QAbstractItemView.SingleSelection)
-        self.chosen.setMaximumHeight(int(self.fontMetrics().height() * 1.6) + 12)
+        self._fit_chosen()
         self.chosen.setToolTip("Models to compare (2 to 4); select one and press Remove")
         self.remove_button = QPushButton("Remove")
         self.remove_button.clicked.connect(self.remove_selected)
@@ -117,14 +119,21 @@ class ComparePanel(QWidget):
         self.progress = QProgressBar()
         self.progress.setMaximumWidth(160)
         self.progress.hide()
-        row = QHBoxLayout()
-        row.addWidget(QLabel("Add model"))
-        row.addWidget(self.arch_combo)
-        row.addWidget(self.add_button)
-        row.addWidget(self.chosen, 1)
-        for widget in (self.remove_button, self.run_button, self.cancel_button, self.progress):
-            row.addWidget(widget)
-        return row
+        first = QHBoxLayout()
+        first.addWidget(QLabel("Add model"))
+        first.addWidget(self.arch_combo, 1)
+        first.addWidget(self.add_button)
+        first.addStretch(1)
+        for widget in (self.run_button, self.cancel_button, self.progress):
+            first.addWidget(widget)
+        second = QHBoxLayout()
+        second.addWidget(QLabel("Comparing"))
+        second.addWidget(self.chosen, 1)
+        second.addWidget(self.remove_button)
+        rows = QVBoxLayout()
+        rows.addLayout(first)
+        rows.addLayout(second)
+        return rows
 
     def _build_table(self) -> QWidget:
         box = QWidget()
@@ -158,12 +167,12 @@ class ComparePanel(QWidget):
         row = QHBoxLayout()
         row.addWidget(QLabel("Published ImageNet top-1 error against"))
         row.addWidget(self.axis_combo)
+        row.addStretch(1)
         self.chart_note = QLabel("")
         self.chart_note.setWordWrap(True)
-        row.addWidget(self.chart_note, 1)
         self.plot = pg.PlotWidget()
         self.plot.setMenuEnabled(False)
-        self.plot.setMinimumHeight(160)
+        self.plot.setMinimumHeight(110)
         self.plot.showGrid(x=True, y=True, alpha=0.25)
         self.points = pg.PlotDataItem([], [], pen=None, symbol="o", symbolSize=9)
         self.marked = pg.PlotDataItem([], [], pen=None, symbol="o", symbolSize=16)
@@ -171,6 +180,7 @@ class ComparePanel(QWidget):
         self.plot.addItem(self.marked)
         layout.addLayout(row)
         layout.addWidget(self.plot, 1)
+        layout.addWidget(self.chart_note)
         return box
 
     # --- the choice of models -----------------------------------------------------------
@@ -293,12 +303,24 @@ class ComparePanel(QWidget):
         self.draw_chart()
 
     def _fit_table(self) -> None:
-        """Tall enough for every row: the facts should not hide below a scroll bar."""
+        """Give the table room for every row where the window allows (the chart keeps its
+        minimum); no minimum height, so that the window still fits small screens."""
         self.table.resizeRowsToContents()
         rows = sum(self.table.rowHeight(i) for i in range(self.table.rowCount()))
-        header = self.table.horizontalHeader().sizeHint().height()
-        scroll = self.table.horizontalScrollBar().sizeHint().height()
-        self.table.setMinimumHeight(rows + header + scroll // 2 + 2 * self.table.frameWidth())
+        table = rows + self.table.horizontalHeader().sizeHint().height() + 6
+        box = self.splitter.widget(0)
+        others = box.sizeHint().height() - self.table.sizeHint().height()
+        total = sum(self.splitter.sizes())
+        chart = self.splitter.widget(1).minimumSizeHint().height()
+        if total > 0:
+            top = min(table + others, total - chart)
+            self.splitter.setSizes([top, total - top])
+
+    def _fit_chosen(self) -> None:
+        """One row of chosen models (a scroll bar when they do not fit)."""
+        metrics = self.chosen.fontMetrics()
+        scroll = self.chosen.horizontalScrollBar().sizeHint().height()
+        self.chosen.setFixedHeight(metrics.lineSpacing() + scroll + 12)
 
     def _mark(
         self, item: QTableWidgetItem, run: ModelRun, k: int, label: str, shared: set, differs: bool
@@ -408,6 +430,7 @@ class ComparePanel(QWidget):
 
     def apply_theme(self, theme: Theme) -> None:
         self._theme = theme
+        self._fit_chosen()
         self.plot.setBackground(theme.background)
         for axis in ("left", "bottom"):
             self.plot.getAxis(axis).setTextPen(theme.foreground)

@@ -110,7 +110,7 @@ class EvaluatePanel(QWidget):
         layout.addWidget(self.skipped)
         layout.addWidget(self._build_results(), 1)
 
-    def _build_source_row(self) -> QHBoxLayout:
+    def _build_source_row(self) -> QVBoxLayout:
         self.path_edit = QLineEdit()
         self.path_edit.setPlaceholderText("Folder of class folders, or a .csv of path,label")
         self.path_edit.returnPressed.connect(self._on_run)
@@ -131,15 +131,20 @@ class EvaluatePanel(QWidget):
         self.progress.setMinimumWidth(120)
         self.progress.setFormat("%v / %m")
         self.progress.hide()
-        row = QHBoxLayout()
-        row.addWidget(self.path_edit, 1)
-        row.addWidget(self.folder_button)
-        row.addWidget(self.csv_button)
-        row.addWidget(QLabel("Batch"))
-        row.addWidget(self.batch_spin)
+        source = QHBoxLayout()
+        source.addWidget(self.path_edit, 1)
+        source.addWidget(self.folder_button)
+        source.addWidget(self.csv_button)
+        run = QHBoxLayout()
+        run.addWidget(QLabel("Batch"))
+        run.addWidget(self.batch_spin)
         for widget in (self.run_button, self.cancel_button, self.progress):
-            row.addWidget(widget)
-        return row
+            run.addWidget(widget)
+        run.addStretch(1)
+        rows = QVBoxLayout()
+        rows.addLayout(source)
+        rows.addLayout(run)
+        return rows
 
     def _build_results(self) -> QWidget:
         self.per_class = _table(["Class", "Images", "Top-1 error", "Top-5 error"])

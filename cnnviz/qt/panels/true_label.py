@@ -8,13 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from PySide6.QtCore import QStringListModel, Qt, Signal
+from PySide6.QtCore import QSize, QStringListModel, Qt, Signal
 from PySide6.QtWidgets import (
     QCompleter,
+    QFrame,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QPushButton,
+    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
@@ -58,21 +60,29 @@ class TrueLabelPanel(QWidget):
         self.note = QLabel("")
         self.note.setWordWrap(True)
         self.note.setObjectName("sampleNote")
-        layout = QVBoxLayout(self)
+        # The content scrolls rather than forcing the window taller than a small screen.
+        content = QWidget()
+        layout = QVBoxLayout(content)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(row)
         layout.addWidget(self.verdict)
         layout.addWidget(self.detail)
         layout.addWidget(self.note)
         layout.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.NoFrame)
+        scroll.setWidget(content)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(scroll)
         self.show_verdict(None)
         self.set_note(None)
-        self._fit()
 
-    def _fit(self) -> None:
-        """Room for the field, two verdict lines and a three-line note."""
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt override
+        """Ask for the field, two verdict lines and a three-line note."""
         line = self.fontMetrics().lineSpacing()
-        self.setMinimumHeight(self.edit.sizeHint().height() + 6 * line + 24)
+        return QSize(280, self.edit.sizeHint().height() + 6 * line + 24)
 
     # --- input ----------------------------------------------------------------------
     def set_classes(self, categories: Sequence[str]) -> None:
@@ -136,4 +146,3 @@ class TrueLabelPanel(QWidget):
 
     def apply_theme(self, theme: Theme) -> None:
         self._theme = theme
-        self._fit()
