@@ -12,11 +12,12 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QColor, QFont
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QFont, QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
+    QFrame,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -24,6 +25,7 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QSplitter,
     QTableWidget,
     QTableWidgetItem,
@@ -31,6 +33,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cnnviz.qt.panels.adaptive import orient
 from cnnviz.qt.theme import NORMAL, Theme
 
 if TYPE_CHECKING:
@@ -82,17 +85,33 @@ class ComparePanel(QWidget):
         self.zoo: ZooFacts | None = None
         self.comparison: Comparison | None = None
         self._texts: list[pg.TextItem] = []
+        self._split = False
+        self._fit_queued = False
+        # The picker stays put; the table (every row, never squeezed) and the chart below it
+        # scroll when the window is small, instead of clipping or growing the window.
+        # Side by side when the workspace is wide, one above the other when it is tall.
+        self.body = QSplitter(Qt.Horizontal)
+        self.body.setChildrenCollapsible(False)
+        self.body.addWidget(self._build_table())
+        self.body.addWidget(self._build_chart())
+        self.body.setStretchFactor(0, 3)
+        self.body.setStretchFactor(1, 2)
+        self.scroll = QScrollArea()
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QFrame.NoFrame)
+        self.scroll.setWidget(self.body)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(self._build_picker())
-        self.splitter = QSplitter(Qt.Vertical)
-        self.splitter.setChildrenCollapsible(False)
-        self.splitter.addWidget(self._build_table())
-        self.splitter.addWidget(self._build_chart())
-        self.splitter.setStretchFactor(0, 3)
-        self.splitter.setStretchFactor(1, 2)
-        layout.addWidget(self.splitter, 1)
+        layout.addWidget(self.scroll, 1)
         self._update_buttons()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        orient(self, self.body)
+        if not self._split and self.body.orientation() == Qt.Horizontal and self.width() > 0:
+            self._split = True  # once: later the user's own split stands
+            self.body.setSizes([self.width() * 3 // 5, self.width() * 2 // 5])
 
     # --- construction -----------------------------------------------------------------
     def _build_picker(self) -> QVBoxLayout:
@@ -145,15 +164,21 @@ class ComparePanel(QWidget):
         self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.Stretch)
         self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
+        self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        self.table.setVerticalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        self.table.setFixedHeight(self.table.horizontalHeader().sizeHint().height() + 4)
+        # Narrower columns wrap their text into taller rows: fit the height again.
+        self.table.horizontalHeader().sectionResized.connect(self._queue_fit)
         self.agreement = QLabel("")
         self.agreement.setWordWrap(True)
         self.agreement.setTextFormat(Qt.RichText)
         self.note = QLabel(PUBLISHED_NOTE)
         self.note.setWordWrap(True)
         layout.addWidget(self.status)
-        layout.addWidget(self.table, 1)
+        layout.addWidget(self.table)
         layout.addWidget(self.agreement)
         layout.addWidget(self.note)
+        layout.addStretch(1)
         return box
 
     def _build_chart(self) -> QWidget:
@@ -172,7 +197,8 @@ class ComparePanel(QWidget):
         self.chart_note.setWordWrap(True)
         self.plot = pg.PlotWidget()
         self.plot.setMenuEnabled(False)
-        self.plot.setMinimumHeight(110)
+        self.plot.setMinimumHeight(200)
+        self.plot.setMinimumWidth(280)
         self.plot.showGrid(x=True, y=True, alpha=0.25)
         self.points = pg.PlotDataItem([], [], pen=None, symbol="o", symbolSize=9)
         self.marked = pg.PlotDataItem([], [], pen=None, symbol="o", symbolSize=16)
@@ -302,19 +328,18 @@ class ComparePanel(QWidget):
         self._fit_table()
         self.draw_chart()
 
+    def _queue_fit(self, *_args: object) -> None:
+        if not self._fit_queued:
+            self._fit_queued = True
+            QTimer.singleShot(0, self._fit_table)
+
     def _fit_table(self) -> None:
-        """Give the table room for every row where the window allows (the chart keeps its
-        minimum); no minimum height, so that the window still fits small screens."""
+        """Exactly as tall as its rows: the facts never hide behind the table's scroll bar."""
+        self._fit_queued = False
         self.table.resizeRowsToContents()
         rows = sum(self.table.rowHeight(i) for i in range(self.table.rowCount()))
-        table = rows + self.table.horizontalHeader().sizeHint().height() + 6
-        box = self.splitter.widget(0)
-        others = box.sizeHint().height() - self.table.sizeHint().height()
-        total = sum(self.splitter.sizes())
-        chart = self.splitter.widget(1).minimumSizeHint().height()
-        if total > 0:
-            top = min(table + others, total - chart)
-            self.splitter.setSizes([top, total - top])
+        header = self.table.horizontalHeader().sizeHint().height()
+        self.table.setFixedHeight(rows + header + 2 * self.table.frameWidth() + 2)
 
     def _fit_chosen(self) -> None:
         """One row of chosen models (a scroll bar when they do not fit)."""
