@@ -49,7 +49,7 @@ def hand_count(engine, filed) -> dict:
 
 
 def _rate(misses: int, n: int) -> str:
-    return f"{misses / n:.1%} ({misses} of {n})"
+    return f"{misses / n:.1%} ({misses}/{n})"
 
 
 def _rows(table) -> list[list[str]]:
@@ -122,7 +122,7 @@ def test_cancel_stops_an_evaluation(qtbot, window, samples_dir, tmp_path):
     assert e.cancelled and 1 <= e.images < 150 and e.total == 150
     assert panel.status.text().startswith(f"efficientnet_lite0 on {root}")
     assert f"Cancelled after {e.images} of 150 images" in panel.status.text()
-    assert panel.headline.text().endswith(f"of {e.images})")
+    assert panel.headline.text().endswith(f"/{e.images})")
     assert panel.run_button.isEnabled() and not panel.cancel_button.isEnabled()
 
 

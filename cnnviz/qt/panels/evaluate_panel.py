@@ -14,6 +14,7 @@ from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QIcon, QImageReader, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QApplication,
     QFileDialog,
     QHBoxLayout,
     QHeaderView,
@@ -44,7 +45,7 @@ SKIPPED_SHOWN = 4
 
 
 def _rate(misses: int, images: int) -> str:
-    return f"{misses / images:.1%} ({misses} of {images})" if images else "—"
+    return f"{misses / images:.1%} ({misses}/{images})" if images else "—"
 
 
 def error_text(e: Evaluation) -> str:
@@ -53,11 +54,17 @@ def error_text(e: Evaluation) -> str:
     return f"top-1 error {top1}   ·   top-5 error {top5}"
 
 
+def _short(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def skipped_text(e: Evaluation) -> str:
+    """How many were skipped, and the first few with their (shortened) reasons."""
     if not e.skipped:
         return "Nothing skipped."
     names = ", ".join(
-        f"{os.path.basename(s.path.rstrip('/'))} ({s.reason})" for s in e.skipped[:SKIPPED_SHOWN]
+        f"{os.path.basename(s.path.rstrip('/'))} ({_short(s.reason)})"
+        for s in e.skipped[:SKIPPED_SHOWN]
     )
     more = f", and {len(e.skipped) - SKIPPED_SHOWN} more" if len(e.skipped) > SKIPPED_SHOWN else ""
     return f"Skipped {len(e.skipped)}: {names}{more}."
@@ -98,10 +105,7 @@ class EvaluatePanel(QWidget):
         self.status.setWordWrap(True)
         self.headline = QLabel("")
         self.headline.setObjectName("panelTitle")
-        font = self.headline.font()
-        font.setBold(True)
-        font.setPointSizeF(font.pointSizeF() * 1.25)
-        self.headline.setFont(font)
+        self._fit_headline()
         self.headline.setTextInteractionFlags(Qt.TextSelectableByMouse)
         self.skipped = QLabel("")
         self.skipped.setWordWrap(True)
@@ -227,6 +231,7 @@ class EvaluatePanel(QWidget):
         self.status.setText(f"{who}{e.source}{augment}. {state}")
         self.headline.setText(error_text(e))
         self.skipped.setText(skipped_text(e))
+        self.skipped.setToolTip("\n".join(f"{s.path}: {s.reason}" for s in e.skipped))
         self._fill_per_class(e)
         self._fill_confused(e)
         self._fill_gallery(e)
@@ -261,6 +266,13 @@ class EvaluatePanel(QWidget):
             )
             self.gallery.addItem(item)
 
+    def _fit_headline(self) -> None:
+        """The error figures a size above the application font (which the theme sets)."""
+        font = QApplication.font()
+        font.setBold(True)
+        font.setPointSizeF(font.pointSizeF() * 1.25)
+        self.headline.setFont(font)
+
     def _fit_gallery(self) -> None:
         """A grid cell for a thumbnail and up to three lines of "true → predicted"."""
         metrics = self.gallery.fontMetrics()
@@ -269,6 +281,7 @@ class EvaluatePanel(QWidget):
 
     def apply_theme(self, theme: Theme) -> None:
         self._theme = theme
+        self._fit_headline()
         self._fit_gallery()
 
 
