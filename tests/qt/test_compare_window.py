@@ -8,7 +8,7 @@ import gc
 
 import numpy as np
 import pytest
-from qt_helpers import RESULT_TIMEOUT_MS
+from qt_helpers import RESULT_TIMEOUT_MS, wait_for_result
 from torch import nn
 from torchvision.models import ResNet18_Weights, resnet18
 
@@ -123,3 +123,24 @@ def test_cancel_between_models(qtbot, window):
     assert comparison.cancelled and 1 <= len(comparison.runs) < 3
     assert panel.table.columnCount() == len(comparison.runs)
     assert "Cancelled" in panel.status.text() and panel.run_button.isEnabled()
+
+
+def test_no_work_for_a_hidden_workspace(qtbot, window, samples_dir):
+    controller = install_compare(window)
+    panel = controller.panel
+    window.show_workspace("Compare")
+    qtbot.waitUntil(lambda: panel.zoo is not None, timeout=RESULT_TIMEOUT_MS)
+    panel.set_selected(["efficientnet_lite0", "lenet5"])
+    panel.run_button.click()
+    qtbot.waitUntil(lambda: panel.comparison is not None, timeout=RESULT_TIMEOUT_MS)
+    first = panel.comparison
+    window.show_workspace("Classify")
+    coffee = samples_dir / "coffee.jpg"
+    wait_for_result(qtbot, window, lambda: window.open_image(str(coffee)))
+    qtbot.wait(300)
+    assert panel.comparison is first and not panel.progress.isVisible()  # nothing ran
+    window.show_workspace("Compare")  # the input changed: the comparison reruns on it
+    qtbot.waitUntil(lambda: panel.comparison is not first, timeout=RESULT_TIMEOUT_MS)
+    expected = Engine.load("lenet5", device="cpu").predict(load_image(coffee)).top
+    assert [c.label for c in panel.comparison.runs[1].top] == [c.label for c in expected]
+    assert panel.status.text().startswith("2 models on coffee.jpg")
