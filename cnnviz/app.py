@@ -9,6 +9,7 @@ import time
 
 PROCESS_START = time.perf_counter()
 SCREENSHOT_SETTLE_MS = 400
+FIRST_PAINT_WAIT_MS = 2000
 
 
 def run_app(args: argparse.Namespace) -> int:
@@ -48,13 +49,17 @@ def run_app(args: argparse.Namespace) -> int:
     size = getattr(args, "size", None)
     if size is not None:
         window.resize(*size)
+        window.requested_size = tuple(size)
     window.timings["process_start"] = PROCESS_START
     window.show()
     window.timings["window_shown"] = time.perf_counter()
     exit_code = {"value": 0}
     if screenshot:
         _arm_screenshot(window, screenshot, exit_code)
-    QTimer.singleShot(0, window.start)
+    # Start the worker (which imports torch) only once the window has painted: under load
+    # torch's import holds the interpreter for seconds, and the window must not sit black.
+    window.sigFirstPaint.connect(lambda: QTimer.singleShot(0, window.start))
+    QTimer.singleShot(FIRST_PAINT_WAIT_MS, window.start)  # a platform that never paints
     status = app.exec()
     code = exit_code["value"] or status
     if not window.shutdown(timeout_ms=QUIT_WAIT_MS) or window.worker_busy:
@@ -71,6 +76,12 @@ def _arm_screenshot(window, path: str, exit_code: dict[str, int]) -> None:
     from PySide6.QtWidgets import QApplication
 
     def save_and_quit() -> None:
+        size = getattr(window, "requested_size", None)
+        if size is not None and window.size().toTuple() != size:
+            # Content that arrived with the result may have nudged the window; a screenshot
+            # at a projector size is taken at exactly that size.
+            window.resize(*size)
+            QApplication.processEvents()
         if not window.grab().save(path):
             print(f"cnnviz: error: cannot write {path}", file=sys.stderr)
             exit_code["value"] = 1

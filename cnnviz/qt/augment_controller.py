@@ -41,7 +41,11 @@ class AugmentLabController(QObject):
         # The lab is the Augment workspace's star; the sweeps sit beside it.
         window.add_workspace("Augment", self.lab_host, shortcut="Ctrl+3")
         self.sweep_dock = window.add_dock(
-            "Sweep and stability", self.sweep_host, Qt.RightDockWidgetArea, workspace="Augment"
+            "Sweep and stability",
+            self.sweep_host,
+            Qt.RightDockWidgetArea,
+            workspace="Augment",
+            narrow_area=Qt.BottomDockWidgetArea,
         )
         window.augment_settings = self.settings
         window.sigResultShown.connect(self._on_result_shown)

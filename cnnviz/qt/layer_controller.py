@@ -73,9 +73,9 @@ class LayerExplorerController(QObject):
         )
         self.docks = {"layers": self.tree_dock}
         for key, title, panel in (
-            ("stats", "Layer statistics", self.stats),
+            ("stats", "Statistics", self.stats),
             ("filters", "Filters", self.filters),
-            ("matmul", "Conv as matmul", self.matmul),
+            ("matmul", "Matmul", self.matmul),
         ):
             dock = window.add_dock(title, panel, Qt.RightDockWidgetArea, workspace="Layers")
             self.docks[key] = dock

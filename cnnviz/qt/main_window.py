@@ -12,14 +12,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from PySide6.QtCore import QSettings, Qt, Signal, Slot
-from PySide6.QtGui import QGuiApplication
+from PySide6.QtGui import QFont, QGuiApplication
 from PySide6.QtWidgets import (
     QApplication,
     QDockWidget,
     QFileDialog,
     QLabel,
     QMainWindow,
+    QTabBar,
     QToolBar,
+    QToolTip,
     QVBoxLayout,
     QWidget,
 )
@@ -32,7 +34,7 @@ from cnnviz.qt.panels.image_panel import ImagePanel
 from cnnviz.qt.panels.predictions import PredictionsPanel, Row
 from cnnviz.qt.panels.strip import CompactStrip
 from cnnviz.qt.status_bar import StatusPanel
-from cnnviz.qt.theme import NORMAL, PRESENTATION, Theme, apply_theme
+from cnnviz.qt.theme import NORMAL, PRESENTATION, Theme, apply_theme, control_style
 from cnnviz.qt.worker import Failure, Ticket, WorkerThread, freeze_startup_objects
 from cnnviz.qt.workspaces import Workspaces
 from cnnviz.resources_path import default_sample, samples
@@ -107,6 +109,7 @@ class MainWindow(QMainWindow):
         # Re-themed on presentation mode changes.
         self.themed_widgets: list[Themed] = []
         self._painted = False
+        self._started = False
         self._build_widgets()
         self._install_panels()
         self.menus = menus.build(self)
@@ -215,13 +218,15 @@ class MainWindow(QMainWindow):
         workspace: str = "Classify",
         *,
         visible: bool = True,
+        narrow_area: Qt.DockWidgetArea | None = None,
     ) -> QDockWidget:
-        """A dock shown only in `workspace` (closed at first when not `visible`)."""
+        """A dock shown only in `workspace` (closed at first when not `visible`; in
+        `narrow_area` at first when the window is narrow)."""
         dock = QDockWidget(title, self)
         dock.setObjectName(title.replace(" ", "") + "Dock")
         dock.setWidget(widget)
         self.addDockWidget(area, dock)
-        self.workspaces.add_dock(dock, area, workspace, visible=visible)
+        self.workspaces.add_dock(dock, area, workspace, visible=visible, narrow_area=narrow_area)
         return dock
 
     def show_workspace(self, name: str) -> None:
@@ -246,6 +251,16 @@ class MainWindow(QMainWindow):
     def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
         super().resizeEvent(event)
         self.strip.fit_height(self.height())
+        old = event.oldSize()
+        self.workspaces.window_resized(old.width(), old.height())
+
+    def resize(self, *size) -> None:  # type: ignore[override]
+        """Resize (w, h or a QSize), first moving docks to where they start at that width:
+        a wide window's side docks could otherwise hold a narrower size out of reach."""
+        width = size[0].width() if len(size) == 1 else size[0]
+        self.workspaces.rehome(self.width(), width)
+        self.layout().activate()  # the new minimum size, before the resize is clamped to it
+        super().resize(*size)
 
     def paintEvent(self, event) -> None:  # noqa: N802 - Qt override
         super().paintEvent(event)
@@ -263,7 +278,11 @@ class MainWindow(QMainWindow):
 
     # --- start-up -----------------------------------------------------------------
     def start(self) -> None:
-        """Start the worker and ask for the first result; call once the window is shown."""
+        """Start the worker and ask for the first result; call once the window is shown
+        (a second call does nothing)."""
+        if self._started:
+            return
+        self._started = True
         self.timings.setdefault("window_shown", time.perf_counter())
         self.worker_thread = WorkerThread()
         from cnnviz.core.zoo.catalog import CatalogRequest
@@ -383,10 +402,15 @@ class MainWindow(QMainWindow):
         theme = PRESENTATION if on else NORMAL
         app = QApplication.instance()
         if app is not None:
-            apply_theme(app, theme)
+            # Widgets a style sheet rule matches (trees, tables, buttons, labels) keep the
+            # font they had when it polished them: fonts first, then the style sheet.
+            app.setStyleSheet("")
+            apply_theme(app, theme, style_sheet=False)
             # Widgets pick up an application font change only on a later event; apply it now.
             self.setFont(QApplication.font())
             self.setPalette(QApplication.palette())
+            _refont_dock_titles(self)
+            app.setStyleSheet(control_style(theme))
         self.theme = theme
         for widget in [self.image_panel, self.predictions, *self.themed_widgets]:
             widget.apply_theme(theme)
@@ -546,3 +570,20 @@ class MainWindow(QMainWindow):
 
     def sample_entries(self) -> list[tuple[str, Path]]:
         return samples()
+
+
+def _refont_dock_titles(window: QMainWindow) -> None:
+    """Dock titles in the application's current font.
+
+    A QDockWidget whose font equals the application's paints its title in a private copy
+    of the font it was created with, so a font change never reaches the title. A font that
+    differs in an invisible detail (its style strategy) makes it paint with its own font.
+    """
+    font = QFont(QApplication.font())
+    font.setStyleStrategy(QFont.PreferAntialias)
+    for dock in window.findChildren(QDockWidget):
+        dock.setFont(font)
+    # Tab bars measure their tabs once; a font of their own makes them measure again.
+    for bar in window.findChildren(QTabBar):
+        bar.setFont(font)
+    QToolTip.setFont(QApplication.font())

@@ -53,9 +53,11 @@ class StatusPanel:
     def show_model(self, model: ModelSummary) -> None:
         weights = model.weights
         self.labels["model"].setText(model.display_name)
-        source = weights.source.value + (f": {Path(weights.path).name}" if weights.path else "")
-        self.labels["weights"].setText(f"weights {source}")
-        self.labels["weights"].setToolTip(f"{weights.description}\nsha256 {weights.sha256}")
+        # The file name goes in the tooltip: a long name would make the window wider than
+        # a 1024-pixel projector.
+        self.labels["weights"].setText(f"weights {weights.source.value}")
+        path = f"{Path(weights.path).name}\n" if weights.path else ""
+        self.labels["weights"].setToolTip(f"{path}{weights.description}\nsha256 {weights.sha256}")
         self.labels["device"].setText(f"device {model.device}")
 
     def show_forward_time(self, milliseconds: float) -> None:

@@ -73,8 +73,9 @@ INVALID_INPUT_STYLE = "border: 2px solid #b00020;"
 _base_point_size: float | None = None
 
 
-def apply_theme(app: QApplication, theme: Theme) -> None:
-    """Set fonts, palette and pyqtgraph defaults for the whole application."""
+def apply_theme(app: QApplication, theme: Theme, *, style_sheet: bool = True) -> None:
+    """Set fonts, palette and pyqtgraph defaults for the whole application (and its style
+    sheet, unless the caller sets it after giving widgets their fonts)."""
     global _base_point_size
     if _base_point_size is None:
         _base_point_size = app.font().pointSizeF() if app.font().pointSizeF() > 0 else 10.0
@@ -82,7 +83,8 @@ def apply_theme(app: QApplication, theme: Theme) -> None:
     font.setPointSizeF(_base_point_size * theme.font_scale)
     app.setFont(font)
     app.setPalette(_palette(theme) if theme is PRESENTATION else app.style().standardPalette())
-    app.setStyleSheet(control_style(theme))
+    if style_sheet:
+        app.setStyleSheet(control_style(theme))
     pg.setConfigOptions(background=theme.background, foreground=theme.foreground)
 
 

@@ -12,12 +12,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from PySide6.QtCore import QByteArray, QEvent, QObject, QSettings, Qt, Signal
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtGui import QAction, QFontMetrics, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
     QDockWidget,
     QLabel,
     QMainWindow,
+    QSizePolicy,
     QStackedWidget,
     QTabBar,
     QVBoxLayout,
@@ -26,9 +27,10 @@ from PySide6.QtWidgets import (
 
 FOCUS_KEY = "F6"
 # Dock sizes as shares of the window: the star view keeps most of it at every size.
-SIDE_SHARE = {Qt.LeftDockWidgetArea: 0.24, Qt.RightDockWidgetArea: 0.28}
-BOTTOM_SHARE = 0.32
-SIDE_MIN, SIDE_MAX = 240, 520
+SIDE_SHARE = {Qt.LeftDockWidgetArea: 0.2, Qt.RightDockWidgetArea: 0.25}
+BOTTOM_SHARE = 0.28
+SIDE_MAX = 560
+TAB_PADDING = 28  # around a tab's title, at least what Fusion draws
 STATE_VERSION = 3  # bump when the default arrangement changes, so old saved states are ignored
 
 
@@ -41,10 +43,17 @@ class Workspace:
     docks: list[QDockWidget] = field(default_factory=list)
 
 
+NARROW_WIDTH = 1200  # below this a dock may start in another area (see DockPlace)
+
+
 @dataclass(frozen=True)
 class DockPlace:
     area: Qt.DockWidgetArea
     visible: bool  # shown by default (False: listed in View, closed until asked for)
+    narrow_area: Qt.DockWidgetArea | None = None  # where it starts in a narrow window
+
+    def area_for(self, width: int) -> Qt.DockWidgetArea:
+        return self.narrow_area if self.narrow_area and width < NARROW_WIDTH else self.area
 
 
 class Workspaces(QObject):
@@ -73,6 +82,8 @@ class Workspaces(QObject):
         self.focused: QWidget | None = None  # the panel filling the window, if any
         self._focus_page = _FocusPage()
         self.stack.addWidget(self._focus_page)
+        self.focus_title = self._focus_page.hint  # the focused dock panel's title
+        self.focus_title.installEventFilter(self)
         self._focus_return: tuple[QDockWidget | None, QByteArray] | None = None
         # Actions, not bare shortcuts: the menus list the same objects, so no key is ambiguous.
         self.actions: dict[str, QAction] = {}
@@ -99,10 +110,16 @@ class Workspaces(QObject):
         self.actions[name] = action
 
     def add_dock(
-        self, dock: QDockWidget, area: Qt.DockWidgetArea, workspace: str, *, visible: bool = True
+        self,
+        dock: QDockWidget,
+        area: Qt.DockWidgetArea,
+        workspace: str,
+        *,
+        visible: bool = True,
+        narrow_area: Qt.DockWidgetArea | None = None,
     ) -> None:
         self.items[workspace].docks.append(dock)
-        self.places[dock] = DockPlace(area, visible)
+        self.places[dock] = DockPlace(area, visible, narrow_area)
         dock.installEventFilter(self)
         if self.current != workspace:
             dock.hide()
@@ -120,7 +137,7 @@ class Workspaces(QObject):
             self.save_state()
         self.current = name
         workspace = self.items[name]
-        self.stack.setCurrentWidget(workspace.star)
+        self._current_page(workspace.star)
         self._on_strip(workspace.strip)
         state = self.settings.value(self._key(name))
         self._apply_default_visibility(workspace)
@@ -140,6 +157,14 @@ class Workspaces(QObject):
             action.setChecked(other == name)
         self.settings.setValue("workspace", name)
         self.sigChanged.emit(name)
+
+    def _current_page(self, page: QWidget) -> None:
+        """Show `page`; the pages not shown do not count in the window's minimum size."""
+        for index in range(self.stack.count()):
+            other = self.stack.widget(index)
+            policy = QSizePolicy.Preferred if other is page else QSizePolicy.Ignored
+            other.setSizePolicy(policy, policy)
+        self.stack.setCurrentWidget(page)
 
     def _on_tab(self, index: int) -> None:
         if 0 <= index < len(self.items):
@@ -177,11 +202,12 @@ class Workspaces(QObject):
         groups: dict[Qt.DockWidgetArea, list[QDockWidget]] = {}
         for dock in workspace.docks:
             place = self.places[dock]
+            area = place.area_for(window.width())
             dock.setFloating(False)
-            window.addDockWidget(place.area, dock)
+            window.addDockWidget(area, dock)
             dock.setVisible(place.visible)
             if place.visible:
-                groups.setdefault(place.area, []).append(dock)
+                groups.setdefault(area, []).append(dock)
         self._hide_others(workspace)
         for docks in groups.values():
             for dock in docks[1:]:
@@ -209,12 +235,60 @@ class Workspaces(QObject):
         if sides:
             window.resizeDocks(
                 [d for d, _ in sides],
-                [int(min(SIDE_MAX, max(SIDE_MIN, width * share))) for _, share in sides],
+                [self._side_width(d, min(SIDE_MAX, width * share)) for d, share in sides],
                 Qt.Horizontal,
             )
         bottom = groups.get(Qt.BottomDockWidgetArea)
         if bottom:
             window.resizeDocks(bottom[:1], [int(height * BOTTOM_SHARE)], Qt.Vertical)
+
+    def window_resized(self, old_width: int, old_height: int) -> None:
+        """Keep each side dock's share of the window (and each bottom dock's share of its
+        height) when the window is resized: the star view then grows and shrinks with it
+        instead of absorbing every change alone."""
+        window = self.window
+        if self.current is None or self.focused is not None or old_width <= 0:
+            return
+        width, height = window.width(), window.height()
+        firsts: dict[Qt.DockWidgetArea, QDockWidget] = {}
+        for dock in self.items[self.current].docks:
+            if dock.isVisible() and not dock.isFloating():
+                firsts.setdefault(window.dockWidgetArea(dock), dock)
+        sides = [d for a, d in firsts.items() if a in SIDE_SHARE]
+        if sides and width != old_width:
+            widths = [self._side_width(d, d.width() * width / old_width) for d in sides]
+            window.resizeDocks(sides, widths, Qt.Horizontal)
+        bottom = firsts.get(Qt.BottomDockWidgetArea)
+        if bottom is not None and height != old_height and old_height > 0:
+            share = bottom.height() / old_height
+            window.resizeDocks([bottom], [round(share * height)], Qt.Vertical)
+        self.rehome(old_width, width)
+
+    def rehome(self, old_width: int, width: int) -> None:
+        """A dock still where it starts moves to where it starts at the new width (the
+        sweeps go under the lab in a narrow window, beside it in a wide one)."""
+        window = self.window
+        assert self.current is not None
+        moved = False
+        for dock in self.items[self.current].docks:
+            place = self.places[dock]
+            if place.narrow_area is None or dock.isFloating() or not dock.isVisible():
+                continue
+            was, now = place.area_for(old_width), place.area_for(width)
+            if was != now and window.dockWidgetArea(dock) == was:
+                window.addDockWidget(now, dock)
+                moved = True
+        if moved:
+            self.default_sizes()
+
+    def _side_width(self, dock: QDockWidget, width: float) -> int:
+        """`width`, but never so narrow that the titles of `dock`'s tab group are cut."""
+        group = [dock, *self.window.tabifiedDockWidgets(dock)]
+        if len(group) < 2:
+            return int(width)
+        metrics = QFontMetrics(QApplication.font())
+        need = sum(metrics.horizontalAdvance(d.windowTitle()) + TAB_PADDING for d in group)
+        return int(max(width, need))
 
     # --- focus --------------------------------------------------------------------------
     def current_panel(self) -> tuple[QDockWidget | None, QWidget]:
@@ -239,9 +313,12 @@ class Workspaces(QObject):
         for other in self.places:
             other.hide()
         if source is not None:
+            self.focus_title.setText(
+                f"<b>{source.windowTitle()}</b> · {FOCUS_KEY} or a double-click here returns"
+            )
             source.setWidget(QWidget())  # the panel moves out; its dock keeps a placeholder
             self._focus_page.hold(panel)
-            self.stack.setCurrentWidget(self._focus_page)
+            self._current_page(self._focus_page)
         self._on_strip(False)
         self.focused = panel
         self.window.statusBar().showMessage(
@@ -258,13 +335,17 @@ class Workspaces(QObject):
             source.setWidget(panel)
             old.deleteLater()
         workspace = self.items[self.current or ""]
-        self.stack.setCurrentWidget(workspace.star)
+        self._current_page(workspace.star)
         self._on_strip(workspace.strip)
         self.window.restoreState(state, STATE_VERSION)
         self._hide_others(workspace)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
-        # A double-click on a dock's title focuses its panel (Qt would float the dock).
+        # A double-click on a dock's title focuses its panel (Qt would float the dock); on
+        # the focused panel's title it gives the panel back.
+        if event.type() == QEvent.MouseButtonDblClick and watched is self.focus_title:
+            self.toggle_focus()
+            return True
         if event.type() == QEvent.MouseButtonDblClick and isinstance(watched, QDockWidget):
             content = watched.widget()
             if content is None or event.position().y() < content.geometry().top():
@@ -280,8 +361,8 @@ class _FocusPage(QWidget):
         super().__init__()
         self._layout = QVBoxLayout(self)
         self._layout.setContentsMargins(0, 0, 0, 0)
-        self.hint = QLabel(f"Focus mode: {FOCUS_KEY} returns")
-        self.hint.setObjectName("focusHint")
+        self.hint = QLabel("")
+        self.hint.setObjectName("focusTitle")
         self._layout.addWidget(self.hint)
 
     def hold(self, panel: QWidget) -> None:

@@ -71,7 +71,7 @@ def test_first_result_shows_the_tree_and_the_first_conv(qtbot, explorer, lite_en
     expected = _hook(lite_engine, "features.0.conv", load_image(samples_dir / "cat.jpg"))
     np.testing.assert_allclose(view.activation, expected, rtol=1e-5, atol=1e-5)
     np.testing.assert_array_equal(controller.maps.montage_view.image, view.montage.image)
-    _show_tab(qtbot, window, controller, "stats")
+    # The statistics are the side tab shown first, beside the montage.
     assert controller.stats.labels["layer"].text() == "features.0.conv"
     _show_tab(qtbot, window, controller, "filters")
     assert controller.filters.mode() == "patches"
@@ -191,11 +191,14 @@ def test_layer_chosen_before_start_and_unknown_layer_fallback(qtbot, tmp_path, s
 
 def test_a_hidden_panel_costs_nothing_until_its_tab_is_shown(qtbot, explorer):
     window, controller = explorer
-    stats_dock = controller.docks["stats"]
-    assert stats_dock.visibleRegion().isEmpty()  # behind the feature-maps tab
+    filters_dock = controller.docks["filters"]
+    assert filters_dock.visibleRegion().isEmpty()  # behind the statistics tab
     shown = window.shown_result
-    assert shown.layer_view.stats is None and shown.layer_view.montage is not None
-    # Showing the statistics tab asks again, now with the statistics computed.
-    result = wait_for_result(qtbot, window, stats_dock.raise_)
-    assert result.layer_view.stats is not None and result.layer_view.montage is None
-    assert controller.stats.stats is result.layer_view.stats  # drawn from this result
+    assert "filters" not in shown.layer_view.parts and shown.layer_view.kernels is None
+    assert shown.layer_view.stats is not None and shown.layer_view.montage is not None
+    # Showing the filters tab asks again, now with the kernels and without the statistics,
+    # whose tab it covers.
+    result = wait_for_result(qtbot, window, filters_dock.raise_)
+    assert "filters" in result.layer_view.parts and result.layer_view.kernels is not None
+    assert result.layer_view.stats is None and result.layer_view.montage is not None
+    assert controller.filters.layer_view is result.layer_view  # drawn from this result

@@ -15,6 +15,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QBoxLayout,
     QCheckBox,
     QFormLayout,
     QGroupBox,
@@ -26,6 +27,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSpinBox,
     QSplitter,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -41,12 +43,14 @@ from cnnviz.core.augment.spec import (
     parse_spec,
     to_python,
 )
+from cnnviz.qt.panels.adaptive import orient
 from cnnviz.qt.panels.augment_params import ParamEditor, shown_value
 from cnnviz.qt.panels.augment_widgets import (
     CatalogueToggles,
     SecondImagePicker,
     scrolled,
 )
+from cnnviz.qt.panels.flow import FlowLayout, labelled
 from cnnviz.qt.panels.image_panel import ImageView
 from cnnviz.qt.theme import NORMAL, Theme
 
@@ -100,20 +104,25 @@ class AugmentLabPanel(QWidget):
         self.pipeline_list.setTextElideMode(Qt.ElideRight)
         self.pipeline_list.currentRowChanged.connect(self._show_editors)
         self.pipeline_list.model().rowsMoved.connect(self._on_rows_dragged)
-        self.up_button = QPushButton("▲")
+        self.up_button = QToolButton()
+        self.up_button.setText("▲")
         self.up_button.setToolTip("Run the selected transform earlier")
         self.up_button.clicked.connect(lambda: self.move_selected(-1))
-        self.down_button = QPushButton("▼")
+        self.down_button = QToolButton()
+        self.down_button.setText("▼")
         self.down_button.setToolTip("Run the selected transform later")
         self.down_button.clicked.connect(lambda: self.move_selected(+1))
         self.remove_button = QPushButton("✕ Remove")
         self.remove_button.clicked.connect(self.remove_selected)
         buttons = QHBoxLayout()
-        for button in (self.up_button, self.down_button, self.remove_button):
+        for button in (self.up_button, self.down_button):
             buttons.addWidget(button)
+        buttons.addWidget(self.remove_button)
         self.mix_picker = SecondImagePicker()
         self.mix_picker.sigChosen.connect(self._on_second_chosen)
-        layout.addWidget(QLabel("Pipeline (top runs first)"))
+        title = QLabel("Pipeline (top runs first)")
+        title.setWordWrap(True)
+        layout.addWidget(title)
         layout.addWidget(self.pipeline_list, 1)
         layout.addLayout(buttons)
         layout.addWidget(self.mix_picker)
@@ -129,6 +138,7 @@ class AugmentLabPanel(QWidget):
         self.form.setFieldGrowthPolicy(QFormLayout.AllNonFixedFieldsGrow)
         scroll = scrolled(self.form_host)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        scroll.setMinimumHeight(40)
         outer.addWidget(self.description)
         outer.addWidget(scroll, 1)
         return self.params_box
@@ -169,13 +179,22 @@ class AugmentLabPanel(QWidget):
         self.error_label = QLabel("")
         self.error_label.setWordWrap(True)
         self.error_label.hide()
-        row = QHBoxLayout()
-        seed_widgets = (QLabel("Seed"), self.seed_spin, self.reroll_button, self.fixed_box)
-        for widget in (*seed_widgets, QLabel("  Spec")):
-            row.addWidget(widget)
-        row.addWidget(self.spec_edit, 1)
-        row.addWidget(self.copy_button)
-        return row
+        seeds = FlowLayout()
+        for widget in (labelled("Seed", self.seed_spin), self.reroll_button, self.fixed_box):
+            seeds.addWidget(widget)
+        spec = QHBoxLayout()
+        spec.addWidget(QLabel("Spec"))
+        spec.addWidget(self.spec_edit, 1)
+        spec.addWidget(self.copy_button)
+        # One row when the lab is wide, two when it is narrow (see resizeEvent).
+        self._spec_rows = QBoxLayout(QBoxLayout.TopToBottom)
+        self._spec_rows.addLayout(seeds)
+        self._spec_rows.addLayout(spec, 1)
+        return self._spec_rows
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        orient(self, self._spec_rows)
 
     # --- the pipeline ---------------------------------------------------------------
     def spec_text(self) -> str:

@@ -54,22 +54,45 @@ class CatalogueToggles(QScrollArea):
         column = QVBoxLayout(inner)
         column.setContentsMargins(0, 0, 0, 0)
         self.toggles: dict[str, QCheckBox] = {}
+        self._grids: list[tuple[QGridLayout, list[QCheckBox]]] = []
+        self._columns = 2
         for group in GROUPS:
             box = QGroupBox(GROUP_TITLES.get(group, group))
             grid = QGridLayout(box)
             grid.setContentsMargins(6, 4, 6, 4)
             grid.setVerticalSpacing(2)
-            for i, entry in enumerate(e for e in CATALOG if e.group == group):
+            toggles = []
+            for entry in (e for e in CATALOG if e.group == group):
                 toggle = QCheckBox(entry.name)
                 toggle.setToolTip(entry.description)
                 toggle.toggled.connect(lambda on, name=entry.name: self.sigToggled.emit(name, on))
                 self.toggles[entry.name] = toggle
-                grid.addWidget(toggle, i // 2, i % 2)
+                toggles.append(toggle)
+            self._grids.append((grid, toggles))
             column.addWidget(box)
         column.addStretch(1)
         self.setWidget(inner)
         self.setWidgetResizable(True)
         self.setFrameShape(QScrollArea.NoFrame)
+        self._place(2)
+
+    def _place(self, columns: int) -> None:
+        """The check boxes in `columns` columns per group."""
+        self._columns = columns
+        for grid, toggles in self._grids:
+            for toggle in toggles:
+                grid.removeWidget(toggle)
+            for i, toggle in enumerate(toggles):
+                grid.addWidget(toggle, i // columns, i % columns)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        # Two columns when both fit, else one: a name is never cut off at the side.
+        widest = max(t.sizeHint().width() for t in self.toggles.values())
+        columns = 2 if self.viewport().width() >= 2 * widest + 40 else 1
+        if columns != self._columns:
+            self._place(columns)
+        self.setMinimumWidth(widest + 40)  # one column always fits, in any font
+        super().resizeEvent(event)
 
     def show_enabled(self, names: Iterable[str]) -> None:
         """Tick exactly the transforms in `names`, without emitting."""

@@ -8,7 +8,6 @@ import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
-    QHBoxLayout,
     QLabel,
     QPushButton,
     QSplitter,
@@ -16,6 +15,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cnnviz.qt.panels.flow import FlowLayout, labelled
 from cnnviz.qt.panels.map_view import MapView, ask_save_path
 from cnnviz.qt.theme import NORMAL, Theme
 
@@ -69,15 +69,13 @@ class FeatureMapsPanel(QWidget):
         self.npy_button = QPushButton("Save .npy…")
         self.npy_button.setToolTip("Save the layer's raw activations as a NumPy array")
         self.npy_button.clicked.connect(lambda: self.export_npy())
-        controls = QHBoxLayout()
+        controls = FlowLayout()
         for label, widget in (
             ("Colormap", self.colormap_box),
             ("Scale", self.normalise_box),
             ("Order", self.order_box),
         ):
-            controls.addWidget(QLabel(label))
-            controls.addWidget(widget)
-        controls.addStretch(1)
+            controls.addWidget(labelled(label, widget))
         controls.addWidget(self.png_button)
         controls.addWidget(self.npy_button)
 
@@ -89,6 +87,7 @@ class FeatureMapsPanel(QWidget):
         self.channel_view.sigPixelHovered.connect(self.hover_channel_at)
         self.readout = QLabel("Click a channel to open it; click in it for its receptive field.")
         self.readout.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.readout.setWordWrap(True)
         self.splitter = QSplitter(Qt.Horizontal)
         self.splitter.addWidget(self.montage_view)
         self.splitter.addWidget(self.channel_view)

@@ -10,7 +10,6 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
-    QGridLayout,
     QLabel,
     QLineEdit,
     QPushButton,
@@ -24,6 +23,7 @@ from PySide6.QtWidgets import (
 
 from cnnviz.core.inspect.export import parse_channels
 from cnnviz.qt.panels.adaptive import orient
+from cnnviz.qt.panels.flow import FlowLayout, labelled
 from cnnviz.qt.panels.map_view import MapView, ask_save_path
 from cnnviz.qt.theme import INVALID_INPUT_STYLE, NORMAL, Theme
 
@@ -69,23 +69,19 @@ class FiltersPanel(QWidget):
         self.inputs_edit.editingFinished.connect(self.redraw)
         self.save_button = QPushButton("Save PNG…")
         self.save_button.clicked.connect(lambda: self.export_png())
-        # Two short rows rather than one long one: the panel also lives in a narrow side dock.
-        controls = QGridLayout()
-        for i, (label, widget) in enumerate(
-            (
-                ("Show", self.mode_box),
-                ("Rows", self.order_box),
-                ("Input channels", self.inputs_edit),
-            )
+        # Wrapping rows: the panel also lives in a narrow side dock.
+        controls = FlowLayout()
+        for label, widget in (
+            ("Show", self.mode_box),
+            ("Rows", self.order_box),
+            ("Input channels", self.inputs_edit),
         ):
-            controls.addWidget(QLabel(label), i // 2, (i % 2) * 2)
-            controls.addWidget(widget, i // 2, (i % 2) * 2 + 1)
-        controls.addWidget(self.save_button, 1, 3)
-        controls.setColumnStretch(1, 1)
-        controls.setColumnStretch(3, 1)
+            controls.addWidget(labelled(label, widget))
+        controls.addWidget(self.save_button)
 
         self.message = QLabel("Select a Conv2d or BatchNorm layer to see its parameters.")
         self.message.setAlignment(Qt.AlignCenter)
+        self.message.setWordWrap(True)
         self.grid_view = MapView("Kernels")
         self.grid_view.sigPixelHovered.connect(self._hover)
         self.table = QTableWidget(0, 3)

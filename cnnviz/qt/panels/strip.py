@@ -12,8 +12,8 @@ from cnnviz.qt.panels.image_panel import ImageView
 from cnnviz.qt.panels.predictions import Row
 from cnnviz.qt.theme import NORMAL, Theme
 
-HEIGHT_SHARE = 0.2  # of the window's height
-MIN_HEIGHT, MAX_HEIGHT = 130, 260
+HEIGHT_SHARE = 0.17  # of the window's height
+MIN_HEIGHT, MAX_HEIGHT = 110, 260
 
 
 class CompactStrip(QWidget):
@@ -27,7 +27,7 @@ class CompactStrip(QWidget):
         self.original = ImageView("Input")
         self.model_input = ImageView("Model input")
         for view in (self.original, self.model_input):
-            view.setMinimumSize(120, 100)
+            view.setMinimumSize(90, 90)
             layout.addWidget(view, 1)
         self.top = QLabel("")
         self.top.setObjectName("stripTop5")
@@ -43,7 +43,7 @@ class CompactStrip(QWidget):
     def fit_height(self, window_height: int) -> None:
         """A fifth of the window, within bounds: the star view keeps the rest."""
         scale = max(1.0, self._theme.font_scale * 0.85)
-        height = int(min(MAX_HEIGHT * scale, max(MIN_HEIGHT * scale, window_height * HEIGHT_SHARE)))
+        height = int(min(MAX_HEIGHT * scale, max(MIN_HEIGHT, window_height * HEIGHT_SHARE)))
         self.setFixedHeight(height)
 
     def show_result(

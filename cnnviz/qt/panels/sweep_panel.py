@@ -32,6 +32,7 @@ from cnnviz.core.augment.catalog import catalog_entry
 from cnnviz.core.augment.spec import AugmentSpec
 from cnnviz.core.augment.sweep import describe_sweep, linspace_values
 from cnnviz.qt.panels.augment_params import shown_value
+from cnnviz.qt.panels.flow import FlowLayout, labelled
 from cnnviz.qt.theme import NORMAL, Theme
 
 if TYPE_CHECKING:
@@ -72,8 +73,8 @@ class SweepPanel(QWidget):
         self.stability: StabilityOutcome | None = None
         self.curves: list[pg.PlotDataItem] = []
         self.tabs = QTabWidget()
-        self.tabs.addTab(self._build_sweep(), "Sweep a parameter")
-        self.tabs.addTab(self._build_stability(), "Stability over random draws")
+        self.tabs.addTab(self._build_sweep(), "Sweep")
+        self.tabs.addTab(self._build_stability(), "Stability")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.tabs)
@@ -104,15 +105,21 @@ class SweepPanel(QWidget):
         self.sweep_note.setWordWrap(True)
         for combo in (self.transform_combo, self.param_combo):
             combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
-            combo.setMinimumContentsLength(16)
-        what, how = QHBoxLayout(), QHBoxLayout()
-        _add_labelled(what, ("Transform", self.transform_combo), ("Parameter", self.param_combo))
-        what.addStretch(1)
-        _add_labelled(how, ("from", self.lo_spin), ("to", self.hi_spin), ("steps", self.steps_spin))
+            combo.setMinimumContentsLength(10)
+        # One wrapping row: the panel sits in a side dock beside the lab.
+        controls = FlowLayout()
+        for label, widget in (
+            ("Transform", self.transform_combo),
+            ("Parameter", self.param_combo),
+            ("from", self.lo_spin),
+            ("to", self.hi_spin),
+            ("steps", self.steps_spin),
+        ):
+            controls.addWidget(labelled(label, widget))
         for widget in (self.run_button, self.cancel_button, self.progress):
-            how.addWidget(widget)
-        how.addStretch(1)
+            controls.addWidget(widget)
         self.plot = pg.PlotWidget()
+        self.plot.setMinimumHeight(70)
         self.plot.setMenuEnabled(False)
         self.plot.showGrid(x=True, y=True, alpha=0.25)
         self.plot.setYRange(-0.06, _Y_TOP, padding=0)
@@ -121,8 +128,7 @@ class SweepPanel(QWidget):
         # Probabilities stop at 100%: the band above holds the legend, clear of the curves.
         self.legend = self.plot.addLegend(offset=(10, 5), colCount=5)
         layout = QVBoxLayout(page)
-        layout.addLayout(what)
-        layout.addLayout(how)
+        layout.addLayout(controls)
         layout.addWidget(self.sweep_note)
         layout.addWidget(self.plot, 1)
         return page
@@ -153,13 +159,11 @@ class SweepPanel(QWidget):
         header.setSectionResizeMode(0, QHeaderView.ResizeToContents)
         header.setSectionResizeMode(1, QHeaderView.ResizeToContents)
         header.setSectionResizeMode(2, QHeaderView.Stretch)
-        row = QHBoxLayout()
-        row.addWidget(QLabel("Samples"))
-        row.addWidget(self.samples_spin)
+        row = FlowLayout()
+        row.addWidget(labelled("Samples", self.samples_spin))
         row.addWidget(self.stability_button)
         row.addWidget(self.stability_cancel)
         row.addWidget(self.stability_progress)
-        row.addStretch(1)
         layout = QVBoxLayout(page)
         layout.addLayout(row)
         layout.addWidget(self.stability_note)
