@@ -169,7 +169,7 @@ class MainWindow(QMainWindow):
         )
         self.add_workspace("Classify", self.image_panel, shortcut="Ctrl+1", strip=False)
         self.predictions_dock = self.add_dock(
-            "Predictions", self.predictions, Qt.RightDockWidgetArea, workspace="Classify"
+            "Predictions", self.predictions, Qt.RightDockWidgetArea, "Classify", share=0.36
         )
         self._build_status_bar()
 
@@ -219,6 +219,7 @@ class MainWindow(QMainWindow):
         *,
         visible: bool = True,
         narrow_area: Qt.DockWidgetArea | None = None,
+        share: float | None = None,
     ) -> QDockWidget:
         """A dock shown only in `workspace` (closed at first when not `visible`; in
         `narrow_area` at first when the window is narrow)."""
@@ -226,7 +227,9 @@ class MainWindow(QMainWindow):
         dock.setObjectName(title.replace(" ", "") + "Dock")
         dock.setWidget(widget)
         self.addDockWidget(area, dock)
-        self.workspaces.add_dock(dock, area, workspace, visible=visible, narrow_area=narrow_area)
+        self.workspaces.add_dock(
+            dock, area, workspace, visible=visible, narrow_area=narrow_area, share=share
+        )
         return dock
 
     def show_workspace(self, name: str) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from PySide6.QtCore import QByteArray, QEvent, QObject, QSettings, Qt, Signal
+from PySide6.QtCore import QByteArray, QEvent, QObject, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QFontMetrics, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
@@ -51,6 +51,7 @@ class DockPlace:
     area: Qt.DockWidgetArea
     visible: bool  # shown by default (False: listed in View, closed until asked for)
     narrow_area: Qt.DockWidgetArea | None = None  # where it starts in a narrow window
+    share: float | None = None  # of the window's width or height, if not the area's
 
     def area_for(self, width: int) -> Qt.DockWidgetArea:
         return self.narrow_area if self.narrow_area and width < NARROW_WIDTH else self.area
@@ -72,6 +73,9 @@ class Workspaces(QObject):
         self.places: dict[QDockWidget, DockPlace] = {}
         self.current: str | None = None
         self.restored = False  # the current workspace came back as its user left it
+        self.shares: dict[QDockWidget, float] = {}  # of the window, as its user left them
+        self._known_size = (window.width(), window.height())
+        self._applying_defaults = False
         self.stack = QStackedWidget()
         self.bar = QTabBar()
         self.bar.setObjectName("workspaceBar")
@@ -117,9 +121,10 @@ class Workspaces(QObject):
         *,
         visible: bool = True,
         narrow_area: Qt.DockWidgetArea | None = None,
+        share: float | None = None,
     ) -> None:
         self.items[workspace].docks.append(dock)
-        self.places[dock] = DockPlace(area, visible, narrow_area)
+        self.places[dock] = DockPlace(area, visible, narrow_area, share)
         dock.installEventFilter(self)
         if self.current != workspace:
             dock.hide()
@@ -228,41 +233,72 @@ class Workspaces(QObject):
                     groups.setdefault(window.dockWidgetArea(dock), []).append(dock)
         width, height = max(window.width(), 640), max(window.height(), 480)
         sides = [
-            (docks[0], SIDE_SHARE[area])
+            (docks[0], self.places[docks[0]].share or SIDE_SHARE[area])
             for area, docks in groups.items()
             if area in SIDE_SHARE and docks
         ]
+        # What the layout makes of these sizes in this window is not the user's choice:
+        # remember the intended shares, and ignore the resizes until the layout settles.
+        self._applying_defaults = True
+        QTimer.singleShot(0, self._defaults_applied)
         if sides:
             window.resizeDocks(
                 [d for d, _ in sides],
                 [self._side_width(d, min(SIDE_MAX, width * share)) for d, share in sides],
                 Qt.Horizontal,
             )
+            self.shares.update({d: min(SIDE_MAX / width, share) for d, share in sides})
         bottom = groups.get(Qt.BottomDockWidgetArea)
         if bottom:
             window.resizeDocks(bottom[:1], [int(height * BOTTOM_SHARE)], Qt.Vertical)
+            self.shares[bottom[0]] = BOTTOM_SHARE
+
+    def _defaults_applied(self) -> None:
+        self._applying_defaults = False
 
     def window_resized(self, old_width: int, old_height: int) -> None:
         """Keep each side dock's share of the window (and each bottom dock's share of its
         height) when the window is resized: the star view then grows and shrinks with it
         instead of absorbing every change alone."""
         window = self.window
+        width, height = window.width(), window.height()
+        self._known_size = (width, height)
         if self.current is None or self.focused is not None or old_width <= 0:
             return
-        width, height = window.width(), window.height()
-        firsts: dict[Qt.DockWidgetArea, QDockWidget] = {}
-        for dock in self.items[self.current].docks:
-            if dock.isVisible() and not dock.isFloating():
-                firsts.setdefault(window.dockWidgetArea(dock), dock)
+        firsts = self._firsts()
         sides = [d for a, d in firsts.items() if a in SIDE_SHARE]
         if sides and width != old_width:
-            widths = [self._side_width(d, d.width() * width / old_width) for d in sides]
+            # The share the user chose (or the default), not the width a smaller window
+            # squeezed the dock to: a trip to 1024 pixels and back leaves no trace.
+            shares = [self.shares.get(d, d.width() / old_width) for d in sides]
+            widths = [self._side_width(d, s * width) for d, s in zip(sides, shares, strict=True)]
             window.resizeDocks(sides, widths, Qt.Horizontal)
         bottom = firsts.get(Qt.BottomDockWidgetArea)
         if bottom is not None and height != old_height and old_height > 0:
-            share = bottom.height() / old_height
+            share = self.shares.get(bottom, bottom.height() / old_height)
             window.resizeDocks([bottom], [round(share * height)], Qt.Vertical)
         self.rehome(old_width, width)
+
+    def _firsts(self) -> dict[Qt.DockWidgetArea, QDockWidget]:
+        """The first visible dock of the current workspace in each dock area."""
+        firsts: dict[Qt.DockWidgetArea, QDockWidget] = {}
+        for dock in self.items[self.current].docks if self.current else []:
+            if dock.isVisible() and not dock.isFloating():
+                firsts.setdefault(self.window.dockWidgetArea(dock), dock)
+        return firsts
+
+    def _remember_share(self, dock: QDockWidget) -> None:
+        """A dock resized while the window kept its size was resized by its user (or by a
+        default): remember its share of the window."""
+        window = self.window
+        stale = window.size().toTuple() != self._known_size or self._applying_defaults
+        if stale or dock.isFloating():
+            return  # the window is being resized: window_resized applies the shares
+        area = window.dockWidgetArea(dock)
+        if area in SIDE_SHARE and window.width() > 0:
+            self.shares[dock] = dock.width() / window.width()
+        elif area == Qt.BottomDockWidgetArea and window.height() > 0:
+            self.shares[dock] = dock.height() / window.height()
 
     def rehome(self, old_width: int, width: int) -> None:
         """A dock still where it starts moves to where it starts at the new width (the
@@ -341,6 +377,8 @@ class Workspaces(QObject):
         self._hide_others(workspace)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
+        if event.type() == QEvent.Resize and watched in self.places and watched.isVisible():
+            self._remember_share(watched)
         # A double-click on a dock's title focuses its panel (Qt would float the dock); on
         # the focused panel's title it gives the panel back.
         if event.type() == QEvent.MouseButtonDblClick and watched is self.focus_title:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from PySide6.QtCore import QRectF, QSettings, Qt
+from PySide6.QtCore import QPoint, QRectF, QSettings, Qt
 from qt_helpers import RESULT_TIMEOUT_MS, stop_window, wait_for_result
 
 from cnnviz.core.images import load_image
@@ -55,7 +55,9 @@ def _click_tree_row(qtbot, panel, name):
     panel.select(name, emit=False)  # expands and scrolls it into view
     panel.tree.setCurrentItem(None)
     rect = panel.tree.visualItemRect(item)
-    qtbot.mouseClick(panel.tree.viewport(), Qt.LeftButton, pos=rect.center())
+    # On the name, near the row's left end: a narrow dock may show only the first column.
+    where = QPoint(min(rect.left() + 30, panel.tree.viewport().width() - 5), rect.center().y())
+    qtbot.mouseClick(panel.tree.viewport(), Qt.LeftButton, pos=where)
 
 
 def _show_tab(qtbot, window, controller, key: str):

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cnnviz.qt.panels.adaptive import orient
 from cnnviz.qt.panels.flow import FlowLayout, labelled
 from cnnviz.qt.panels.map_view import MapView, ask_save_path
 from cnnviz.qt.theme import NORMAL, Theme
@@ -152,6 +153,21 @@ class FeatureMapsPanel(QWidget):
             self.channel_view.clear_marks()
             self.channel_view.set_title("Channel")
             self.channel_view.show_array(None, caption="click a channel in the montage")
+            self._show_channel_view(False)
+
+    def _show_channel_view(self, shown: bool) -> None:
+        """The channel view takes room only once a channel is open: until then the montage
+        has all of it."""
+        sizes = self.splitter.sizes()
+        total = sum(sizes) or 1
+        if shown and sizes[1] == 0:
+            self.splitter.setSizes([total * 3 // 5, total * 2 // 5])
+        elif not shown and sizes[1] != 0:
+            self.splitter.setSizes([total, 0])
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        orient(self, self.splitter)
 
     def open_channel(self, channel: int, *, keep_view: bool = False) -> None:
         """Show channel `channel` large, in the montage's colormap and scale."""
@@ -167,6 +183,7 @@ class FeatureMapsPanel(QWidget):
             self.position = None
             self.channel_view.clear_marks()
         self.channel = channel
+        self._show_channel_view(True)
         self.channel_view.set_title(f"Channel {channel}")
         self.channel_view.show_array(
             data,

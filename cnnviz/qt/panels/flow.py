@@ -45,7 +45,14 @@ class FlowLayout(QLayout):
         self._arrange(rect, move=True)
 
     def sizeHint(self) -> QSize:  # noqa: N802 - Qt override
-        return self.minimumSize()
+        """Everything on one row: what a layout beside it should leave room for."""
+        hints = [item.sizeHint() for item in self._items]
+        width = sum(h.width() for h in hints) + self._gap * max(len(hints) - 1, 0)
+        height = max((h.height() for h in hints), default=0)
+        margins = self.contentsMargins()
+        return QSize(
+            width + margins.left() + margins.right(), height + margins.top() + margins.bottom()
+        )
 
     def minimumSize(self) -> QSize:  # noqa: N802 - Qt override
         size = QSize()
