@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from cnnviz.qt.main_window import MainWindow
 
 WORKSPACE = "Compare"
-SECOND_MODEL = "resnet18"  # proposed beside the window's model on first use
+SECOND_MODELS = ("resnet18", "efficientnet_lite0")  # the first not shown is proposed
 
 
 class CompareController(QObject):
@@ -67,7 +67,8 @@ class CompareController(QObject):
 
         self._asked_zoo = True
         if not self.panel.selected():
-            self.panel.set_selected([self.window.arch, SECOND_MODEL])
+            second = next(m for m in SECOND_MODELS if m != self.window.arch)
+            self.panel.set_selected([self.window.arch, second])
         worker.submit(
             ZooFactsRequest(),
             self._on_zoo,

@@ -40,7 +40,7 @@ class TruthController(QObject):
         self.window = window
         self.panel = TrueLabelPanel()
         self.classes: dict[str, tuple[str, ...]] = {}  # per architecture
-        self.labels: dict[ImageSource, str] = {}  # what the user set, per image
+        self.labels: dict[str, str] = {}  # what the user set, per image file
         self.truth: TruthResult | None = None  # of the shown result
         self._image: ImageSource | None = None
         self._asked: set[str] = set()
@@ -69,7 +69,7 @@ class TruthController(QObject):
         self.update()
 
     def _on_label_changed(self, text: str) -> None:
-        if self._image is not None:
+        if isinstance(self._image, str):  # a file; pasted bytes are not kept
             self.labels[self._image] = text
         self.update()
 
