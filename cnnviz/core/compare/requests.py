@@ -18,7 +18,7 @@ from PIL import Image
 from cnnviz.core.augment.spec import AugmentSettings, format_spec
 from cnnviz.core.compare.facts import CHART_AXES, ArchFacts, ErrorChart, arch_facts, error_chart
 from cnnviz.core.compare.run import CompareError, Comparison, ModelRun, compare
-from cnnviz.core.engine import Engine
+from cnnviz.core.engine import Engine, as_pil
 from cnnviz.core.labels import LabelError, class_index
 from cnnviz.core.requests import ImageSource, JobContext, ModelKey, Request
 from cnnviz.core.zoo.registry import all_archs, get_arch
@@ -50,9 +50,11 @@ class CompareRequest(Request[Comparison]):
                 f"compare {MIN_MODELS} to {MAX_MODELS} models, not {len(self.models)}"
             )
         # What the window's model is fed: the image, or the lab's augmented uint8 tensor
-        # (the same seed and second image as on screen), shared by every model.
+        # (the same seed and second image as on screen), shared by every model. As a PIL
+        # image: losslessly the same pixels, and what every engine's preprocessing reads.
         fed = session.model_input(self.image, self.augment)
         model_input = fed.image
+        pil = as_pil(model_input)
         runs: list[ModelRun] = []
         stopped = False
         total = len(self.models)
@@ -62,7 +64,7 @@ class CompareRequest(Request[Comparison]):
             if context.cancelled():
                 stopped = True
                 break
-            runs.append(self._run(session, key, model_input, context))
+            runs.append(self._run(session, key, pil, context))
             context.progress(i + 1, total)
         if self.true_label is not None and runs and all(r.truth is None for r in runs):
             raise LabelError(f"no compared model has a class named {self.true_label!r}")
@@ -80,14 +82,14 @@ class CompareRequest(Request[Comparison]):
         )
 
     def _run(
-        self, session: Session, key: ModelKey, x: Image.Image | torch.Tensor, context: JobContext
+        self, session: Session, key: ModelKey, x: Image.Image, context: JobContext
     ) -> ModelRun:
         label = _label_for(key.arch, self.true_label)
         # The window's own model (same key) is borrowed, never loaded twice or evicted.
         borrowed = session.engine if getattr(session, "_key", None) == key else None
         if borrowed is not None:
             return compare([borrowed], x, topk=self.topk, true_label=label).runs[0]
-        engine: Engine | None = Engine.load(
+        engine = Engine.load(
             key.arch,
             weights_file=key.weights_file,
             device=key.device,
@@ -97,7 +99,7 @@ class CompareRequest(Request[Comparison]):
         try:
             return compare([engine], x, topk=self.topk, true_label=label).runs[0]
         finally:
-            engine = None  # noqa: F841 - drop the only reference before freeing memory
+            del engine  # the only reference: the model is freed before the next one loads
             gc.collect()
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()
