@@ -67,6 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_compare_command(sub)
     add_eval_command(sub)
     add_explain_command(sub)
+    from cnnviz.cli.finetune import add_finetune_command
+
+    add_finetune_command(sub)
 
     bench = sub.add_parser(
         "bench",
@@ -293,6 +296,7 @@ def _run_predict(args: argparse.Namespace) -> int:
             }
             if lab is not None:
                 record["augment"] = lab.as_dict()
+            record["drawn"] = _drawn(augment, image, args.seed, mix)
             # Strict JSON: NaN and infinities (not JSON) become null; "non_finite" says why.
             print(json.dumps(_json_safe(record), allow_nan=False))
         else:
@@ -338,6 +342,15 @@ def _augmented(engine, image, spec, seed: int, mix, topk: int):
     from cnnviz.core.augment.lab import run_lab
 
     return run_lab(engine, image, spec, seed=seed, mix_with=mix, topk=topk)
+
+
+def _drawn(spec, image, seed: int, mix) -> list:
+    """What the random policies of --augment drew (empty without any)."""
+    if spec is None:
+        return []
+    from cnnviz.core.teach.policy import drawn_in_pipeline, drawn_list
+
+    return drawn_list(drawn_in_pipeline(spec, image, seed=seed, mix_with=mix))
 
 
 def _print_prediction(path: str, engine, prediction, lab) -> None:

@@ -16,6 +16,7 @@ from torchvision.transforms.v2 import functional as F
 
 from cnnviz.core import device as devices
 from cnnviz.core.inspect.forward import LayerForward, forward_capturing
+from cnnviz.core.zoo.head import load_with_head
 from cnnviz.core.zoo.registry import ArchSpec, get_arch
 from cnnviz.core.zoo.weights import CancelCheck, ProgressCallback, WeightsInfo, load_model
 
@@ -93,13 +94,28 @@ class Engine:
         cancelled: CancelCheck | None = None,
     ) -> Engine:
         spec = get_arch(arch) if isinstance(arch, str) else arch
-        model, info = load_model(
-            spec,
-            weights_file=weights_file,
-            allow_download=allow_download,
-            progress=progress,
-            cancelled=cancelled,
+        # A fine-tuned head file (cnnviz.core.zoo.head): the usual backbone, the head's classes.
+        with_head = (
+            load_with_head(
+                spec,
+                weights_file,
+                allow_download=allow_download,
+                progress=progress,
+                cancelled=cancelled,
+            )
+            if weights_file is not None
+            else None
         )
+        if with_head is not None:
+            spec, model, info = with_head
+        else:
+            model, info = load_model(
+                spec,
+                weights_file=weights_file,
+                allow_download=allow_download,
+                progress=progress,
+                cancelled=cancelled,
+            )
         target = device if isinstance(device, torch.device) else devices.resolve_device(device)
         return cls(spec, model, info, target)
 

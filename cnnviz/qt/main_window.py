@@ -190,6 +190,9 @@ class MainWindow(QMainWindow):
         install_true_label(self)
         install_compare(self)
         install_evaluate(self)
+        from cnnviz.qt.teach_controller import install_teach  # the Teach workspace (issue 12)
+
+        install_teach(self)
 
     def _first_workspace(self) -> str:
         """What a start asks for (--workspace, --augment, --layer), else where the user
