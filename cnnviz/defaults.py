@@ -2,4 +2,4 @@
 
 DEFAULT_ARCH = "efficientnet_lite0"
 BENCH_ARCHS = ("efficientnet_lite0", "resnet50")
-BENCH_SECTIONS = ("live", "forward", "layer", "montage", "explain", "window")
+BENCH_SECTIONS = ("live", "forward", "layer", "montage", "explain", "eval", "window")

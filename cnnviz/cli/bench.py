@@ -243,6 +243,29 @@ def bench_explain(device: str | None, repeat: int) -> list[Figure]:
             close()
 
 
+def bench_eval(device: str | None, repeat: int, batch_size: int = 16) -> list[Figure]:
+    """`cnnviz eval` of the default model over the labelled sample photos (each 4 times),
+    with 0 and the default number of decoding workers; its ratio is to bare batched
+    forwards of as many random inputs, timed alternately with it."""
+    import tempfile
+
+    from cnnviz.cli.bench_eval import eval_samples_ms, sample_photo_set
+    from cnnviz.core.engine import Engine
+    from cnnviz.core.evaluate import default_workers, scan
+
+    engine = Engine.load(DEFAULT_ARCH, device=device)
+    figures = []
+    with tempfile.TemporaryDirectory() as root:
+        labelled = scan(sample_photo_set(root), engine.spec.categories)
+        n = len(labelled.images)
+        for workers in sorted({0, default_workers()}):
+            runs, bare = eval_samples_ms(engine, labelled, max(3, repeat // 3), batch_size, workers)
+            rate = n / statistics.median(runs) * 1000
+            name = f"eval {n} photos, batch {batch_size}, {workers} workers: {rate:.1f} images/s"
+            figures.append(_summary(name, runs, statistics.median(bare)))
+    return figures
+
+
 def bench_window(bare_ms: float, steps: int) -> list[Figure]:
     """The real window, offscreen: a lab slider moved, the result drawn by every panel."""
     from cnnviz.app import window_rates
@@ -302,6 +325,7 @@ def run_bench(
         "layer": lambda: bench_layer_view(device, repeat),
         "montage": lambda: bench_montage(device, repeat),
         "explain": lambda: bench_explain(device, repeat),
+        "eval": lambda: bench_eval(device, repeat),
         "window": lambda: bench_window(bare, repeat),
     }
     for section in sections:

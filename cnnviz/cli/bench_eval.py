@@ -97,3 +97,37 @@ def _row(name: str, seconds: float, bare_seconds: float, images: int) -> dict[st
         "images": images,
         "images_per_s": images / seconds if seconds else math.nan,
     }
+
+
+def sample_photo_set(root: str | os.PathLike[str], copies: int = 4) -> Path:
+    """The labelled bundled photos, each `copies` times, as class folders under `root`."""
+    import shutil
+
+    from cnnviz.core.labels import sample_labels
+    from cnnviz.resources_path import samples_dir
+
+    base = Path(root)
+    for label in sample_labels():
+        if label.kind == "photo" and label.true_label:
+            folder = base / label.true_label.replace(" ", "_")
+            folder.mkdir(parents=True, exist_ok=True)
+            for k in range(copies):
+                shutil.copy(samples_dir() / label.file, folder / f"{k}_{Path(label.file).name}")
+    return base
+
+
+def eval_samples_ms(
+    engine: Engine, labelled: LabelledSet, repeat: int, batch_size: int, workers: int
+) -> tuple[list[float], list[float]]:
+    """(evaluate times, bare batched forward times) in ms, interleaved run by run, so that a
+    busy moment of the machine hits both alike."""
+    n = len(labelled.images)
+    bare_batched_forward_s(engine, n, batch_size, 1)  # warm-up for these batch shapes
+    evaluate(engine, labelled, batch_size=batch_size, workers=workers)
+    runs, bare = [], []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        evaluate(engine, labelled, batch_size=batch_size, workers=workers)
+        runs.append((time.perf_counter() - start) * 1000)
+        bare.append(bare_batched_forward_s(engine, n, batch_size, 1) * 1000)
+    return runs, bare

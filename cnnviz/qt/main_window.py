@@ -176,7 +176,10 @@ class MainWindow(QMainWindow):
     def _install_panels(self) -> None:
         """The feature panels, each wired through the extension points above."""
         from cnnviz.qt.augment_controller import install_augment_lab
+        from cnnviz.qt.compare_controller import install_compare
+        from cnnviz.qt.evaluate_controller import install_evaluate
         from cnnviz.qt.layer_controller import install_layer_explorer
+        from cnnviz.qt.truth_controller import install_true_label
 
         explorer = install_layer_explorer(self)
         if self.options.layer:
@@ -184,6 +187,9 @@ class MainWindow(QMainWindow):
         lab = install_augment_lab(self)
         if self.options.augment:
             lab.set_spec(self.options.augment, self.options.seed, self.options.mix)
+        install_true_label(self)
+        install_compare(self)
+        install_evaluate(self)
         from cnnviz.qt.teach_controller import install_teach  # the Teach workspace (issue 12)
 
         install_teach(self)

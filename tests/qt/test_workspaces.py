@@ -40,7 +40,7 @@ def test_each_workspace_shows_its_star_and_only_its_docks(qtbot, window):
     assert [bar.tabText(i) for i in range(bar.count())][:3] == ["Classify", "Layers", "Augment"]
     assert window.workspace == "Classify" and window.is_shown(window.image_panel)
     assert not window.strip.isVisible()  # Classify shows the images themselves, large
-    assert _shown_docks(window) == {"Predictions"}
+    assert _shown_docks(window) == {"Predictions", "True label"}
     qtbot.keyClick(window, Qt.Key_2, Qt.ControlModifier)  # the Layers shortcut
     _settle(qtbot, window)
     explorer = window.layer_explorer

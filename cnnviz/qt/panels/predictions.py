@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QGuiApplication
+from PySide6.QtGui import QColor, QGuiApplication
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -40,6 +40,7 @@ class PredictionsPanel(QWidget):
         super().__init__(parent)
         self._theme = NORMAL
         self.rows: list[Row] = []
+        self.highlighted: str | None = None  # the true class, marked where it is in the rows
         self.title = QLabel("Top-5 predictions")
         self.title.setObjectName("panelTitle")
         self.note = QLabel("")
@@ -93,7 +94,14 @@ class PredictionsPanel(QWidget):
             self.plot.removeItem(text)
         self._texts.clear()
         rows = self.rows
-        brushes = [self._theme.accent if r.rank == 1 else self._theme.muted for r in rows]
+        brushes = [
+            self._theme.selection
+            if r.label == self.highlighted
+            else self._theme.accent
+            if r.rank == 1
+            else self._theme.muted
+            for r in rows
+        ]
         self.bars.setOpts(
             x0=[0] * len(rows),
             y=[r.rank for r in rows],
@@ -133,9 +141,20 @@ class PredictionsPanel(QWidget):
             )
             for j, value in enumerate(cells):
                 item = QTableWidgetItem(value)
+                if r.label == self.highlighted:
+                    item.setBackground(QColor(self._theme.selection))
+                    item.setForeground(QColor("#000000"))
+                    item.setToolTip("the true class")
                 if j != 1:
                     item.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
                 self.table.setItem(i, j, item)
+
+    def highlight_label(self, label: str | None) -> None:
+        """Mark the row and bar of class `label` (the true class); None: no mark."""
+        if label != self.highlighted:
+            self.highlighted = label
+            self._draw_bars()
+            self._fill_table()
 
     def _fit_table(self) -> None:
         """Room for all five rows and the header, however the docks are arranged."""
