@@ -67,7 +67,9 @@ class CompactStrip(QWidget):
         lines = []
         for row, text in zip(self.rows, self.row_texts(), strict=True):
             weight = "bold" if row.rank == 1 else "normal"
-            change = f" <span style='color:{theme.accent}'>{row.change}</span>" if row.change else ""
+            change = ""
+            if row.change:
+                change = f" <span style='color:{theme.accent}'>{row.change}</span>"
             lines.append(f"<div style='font-weight:{weight}'>{text}{change}</div>")
         if self.note:
             lines.append(f"<div style='color:{theme.warning_bg}'>{self.note}</div>")
