@@ -181,6 +181,9 @@ class MainWindow(QMainWindow):
         lab = install_augment_lab(self)
         if self.options.augment:
             lab.set_spec(self.options.augment, self.options.seed, self.options.mix)
+        from cnnviz.qt.explain_controller import install_explain
+
+        install_explain(self)
 
     def _first_workspace(self) -> str:
         """What a start asks for (--workspace, --augment, --layer), else where the user
