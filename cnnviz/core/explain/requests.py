@@ -52,8 +52,8 @@ PHOTO_MAX_SIDE = 640  # the photo a map is drawn on ("on original photo"), longe
 class ExplainCell:
     """One picture of the Explain view: a map at model-input size and on the photo."""
 
-    title: str  # "Grad-CAM at blocks.6"
-    caption: str  # "tabby, tabby cat · 41.2 % · 38 ms"
+    title: str  # "Grad-CAM"
+    caption: str  # "tabby, tabby cat · 41.2 % · at features.8 · 38 ms"
     heat: np.ndarray  # float32 (H, W): 0..1, or -1..1 when `diverging`
     photo_heat: np.ndarray  # float32 on `ExplainView.photo` (NaN outside the centre crop)
     diverging: bool = False  # a signed difference (class A minus class B)
@@ -103,13 +103,16 @@ def _photo(session: Session, source: ExplainInput, fed: ModelInput) -> np.ndarra
     return np.ascontiguousarray(rgb[::step, ::step])
 
 
-def _caption(e: Explanation) -> str:
-    note = " · cancelled" if e.cancelled else ""
-    return f"{e.class_label} · {e.probability:.1%} · {e.elapsed_ms:.0f} ms{note}"
+def _caption(e: Explanation, *, with_class: bool = True) -> str:
+    parts = [f"{e.class_label} · {e.probability:.1%}"] if with_class else []
+    if e.layer:  # a grid explains one class, named once beside it
+        parts.append(f"at {e.layer}")
+    parts.append(f"{e.elapsed_ms:.0f} ms" + (" · cancelled" if e.cancelled else ""))
+    return " · ".join(parts)
 
 
 def _title(e: Explanation) -> str:
-    return METHOD_TITLES[e.method] + (f" at {e.layer}" if e.layer else "")
+    return METHOD_TITLES[e.method]
 
 
 def _view(
@@ -122,8 +125,9 @@ def _view(
     def on_photo(heat: np.ndarray) -> np.ndarray:
         return map_to_original(engine.spec, heat, photo.shape[:2])
 
+    named = compared is not None or len(explanations) == 1
     cells = [
-        ExplainCell(_title(e), _caption(e), e.upsampled, on_photo(e.upsampled))
+        ExplainCell(_title(e), _caption(e, with_class=named), e.upsampled, on_photo(e.upsampled))
         for e in explanations
     ]
     if compared is not None:

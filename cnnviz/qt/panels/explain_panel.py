@@ -7,17 +7,20 @@ original photo" only redraw. No torch here: maps arrive as numpy arrays.
 
 from __future__ import annotations
 
+import html
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QBrush, QColor, QPen
+from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
+from PySide6.QtGui import QBrush, QColor, QFont, QFontMetrics, QPen
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QCompleter,
+    QFormLayout,
+    QFrame,
     QGraphicsRectItem,
     QGridLayout,
     QHBoxLayout,
@@ -27,6 +30,7 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QSlider,
     QSpinBox,
     QTabWidget,
@@ -54,6 +58,14 @@ METHODS: tuple[tuple[str, str], ...] = (
     ("ig", "Integrated gradients"),
     ("occlusion", "Occlusion"),
 )
+SHORT_TITLES = {
+    "gradcam": "CAM",
+    "gradcam++": "CAM++",
+    "saliency": "Saliency",
+    "smoothgrad": "SmoothGrad",
+    "ig": "IG",
+    "occlusion": "Occlusion",
+}
 GRID_DEFAULT = ("gradcam", "gradcam++", "saliency", "smoothgrad", "ig")
 COLORMAPS = ("inferno", "viridis", "magma", "grey")
 MODES = ("single", "grid", "contrast", "occluder", "sanity")
@@ -70,9 +82,60 @@ def blend(
     valid = np.isfinite(scaled)
     index = np.round(np.clip(np.where(valid, scaled, 0.0), 0.0, 1.0) * (len(table) - 1))
     colours = table[index.astype(np.intp)]
-    alpha = np.where(valid, opacity, 0.0).astype(np.float32)[..., None]
+    # A difference fades out where the classes agree (0), so the photo stays readable.
+    strength = np.clip(np.abs(np.where(valid, heat, 0.0)), 0.0, 1.0) if diverging else 1.0
+    alpha = (np.where(valid, opacity, 0.0) * strength).astype(np.float32)[..., None]
     out = rgb.astype(np.float32) * (1.0 - alpha) + colours * alpha
     return np.round(out).astype(np.uint8)
+
+
+def best_columns(count: int, width: int, height: int, label_px: int) -> int:
+    """How many columns give `count` square pictures (under a `label_px` title) the most
+    room in a `width` x `height` area."""
+    best, best_side = 1, -1.0
+    if count < 1:
+        return 1
+    for columns in range(1, max(count, 1) + 1):
+        rows = -(-count // columns)
+        side = min(width / columns, height / rows - label_px)
+        if side > best_side:
+            best, best_side = columns, side
+    return best
+
+
+class Tiles(QWidget):
+    """Pictures in a grid whose column count follows the space it gets."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.grid = QGridLayout(self)
+        self.grid.setContentsMargins(0, 0, 0, 0)
+        self.views: list[ImageView] = []
+        self.label_px = 44
+        self._columns = 0
+
+    def set_views(self, views: Sequence[ImageView]) -> None:
+        for old in self.views:
+            self.grid.removeWidget(old)
+            old.deleteLater()
+        self.views = list(views)
+        self._columns = 0
+        self._arrange()
+
+    def _arrange(self) -> None:
+        columns = best_columns(len(self.views), self.width(), self.height(), self.label_px)
+        if columns == self._columns:
+            return
+        self._columns = columns
+        for view in self.views:
+            self.grid.removeWidget(view)
+        for i, view in enumerate(self.views):
+            self.grid.addWidget(view, i // columns, i % columns)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        # Not inside the resize: moving widgets in a layout being applied crashes Qt.
+        QTimer.singleShot(0, self._arrange)
 
 
 class OverlayView(ImageView):
@@ -83,7 +146,7 @@ class OverlayView(ImageView):
         self.heat: np.ndarray | None = None
         self.base: np.ndarray | None = None
         self.diverging = False
-        self.setMinimumSize(140, 140)
+        self.setMinimumSize(100, 100)
 
     def show_overlay(
         self,
@@ -99,6 +162,42 @@ class OverlayView(ImageView):
         self.base, self.heat, self.diverging = base, heat, diverging
         self._title = title
         self.set_image(blend(base, heat, colormap, opacity, diverging=diverging), caption)
+        QTimer.singleShot(0, self._refit)
+
+    def _draw_label(self) -> None:
+        """Title and caption elided to the view's width: a label wider than the view would
+        push the picture out of sight (pyqtgraph makes the label's width a minimum)."""
+        size = 11 * min(self._theme.font_scale, 1.4)
+        room = max(self.width() - 28, 40)
+        item = self.label.item
+        fits = int(room - 2 * item.document().documentMargin() - 4)
+        bold, small = QFont(item.font()), QFont(item.font())
+        bold.setPointSizeF(round(size))
+        bold.setBold(True)
+        small.setPointSizeF(round(size * 0.85))
+        title = QFontMetrics(bold).elidedText(self._title, Qt.ElideRight, fits)
+        text = f"<b>{html.escape(title)}</b>"
+        if self.caption:
+            caption = QFontMetrics(small).elidedText(self.caption, Qt.ElideMiddle, fits)
+            text += f"<br><span style='font-size:{size * 0.85:.0f}pt'>{html.escape(caption)}</span>"
+        self.label.setText(text, size=f"{size:.0f}pt", color=self._theme.foreground)
+        self.setToolTip(f"{self._title}\n{self.caption}".strip())
+        item.setTextWidth(room)  # wrap what elision missed, never widen
+        self.label.updateMin()
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        # The label first: the view then lays out its picture under a label that fits.
+        if getattr(self, "heat", None) is not None:
+            self._draw_label()
+        super().resizeEvent(event)
+        QTimer.singleShot(0, self._refit)  # the whole picture at the new size
+
+    def _refit(self) -> None:
+        # The layout may have kept an older, wider label's minimum when the view shrank.
+        self.label.updateGeometry()
+        self.ci.layout.invalidate()
+        self.ci.setGeometry(QRectF(self.rect()))
+        self.view.autoRange(padding=0.01)
 
 
 class OccluderView(ImageView):
@@ -167,6 +266,12 @@ class OccluderView(ImageView):
         self.sigMoved.emit(*self.position())
 
 
+def _wrapped(text: str) -> QLabel:
+    label = QLabel(text)
+    label.setWordWrap(True)
+    return label
+
+
 class ExplainPanel(QWidget):
     """Modes in tabs; a class picker (top-5 list, any class by name); display settings."""
 
@@ -184,14 +289,18 @@ class ExplainPanel(QWidget):
         self.probe: OccluderProbe | None = None
         self.sanity: SanityCheck | None = None
         self.base_top: tuple[ClassScore, ...] = ()
-        self.grid_views: list[OverlayView] = []
-        self.sanity_views: list[OverlayView] = []
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(self._build_controls())
-        layout.addLayout(self._build_options())
         body = QHBoxLayout()
-        body.addWidget(self._build_classes(), 0)
+        self.side = self._build_side()
+        # Scrolls when a projector's large fonts make the column taller than the window.
+        self.side_scroll = QScrollArea()
+        self.side_scroll.setWidget(self.side)
+        self.side_scroll.setWidgetResizable(True)
+        self.side_scroll.setFrameShape(QFrame.NoFrame)
+        self.side_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        body.addWidget(self.side_scroll, 0)
         self.tabs = QTabWidget()
         for build, title in zip(
             (
@@ -208,19 +317,15 @@ class ExplainPanel(QWidget):
         self.tabs.currentChanged.connect(lambda _i: self.sigChanged.emit())
         body.addWidget(self.tabs, 1)
         layout.addLayout(body, 1)
-        status = QHBoxLayout()
-        self.status = QLabel("")
-        self.status.setWordWrap(True)
-        self.progress = QProgressBar()
-        self.progress.setMaximumWidth(220)
-        self.progress.hide()
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.clicked.connect(self.sigCancel)
-        self.cancel_button.setEnabled(False)
-        status.addWidget(self.status, 1)
-        status.addWidget(self.progress)
-        status.addWidget(self.cancel_button)
-        layout.addLayout(status)
+        self.apply_theme(NORMAL)
+
+    @property
+    def grid_views(self) -> list[OverlayView]:
+        return self.grid_tiles.views  # type: ignore[return-value]
+
+    @property
+    def sanity_views(self) -> list[OverlayView]:
+        return self.sanity_tiles.views  # type: ignore[return-value]
 
     # --- building ---------------------------------------------------------------------
     def _build_controls(self) -> QHBoxLayout:
@@ -238,6 +343,7 @@ class ExplainPanel(QWidget):
         self.colormap_combo.addItems(COLORMAPS)
         self.colormap_combo.currentIndexChanged.connect(lambda _i: self.redraw())
         self.on_photo = QCheckBox("On original photo")
+        self.on_photo.setToolTip("Draw the map on the photo, through the resize and crop")
         self.on_photo.toggled.connect(lambda _on: self.redraw())
         for label, widget in (
             ("Method", self.method_combo),
@@ -248,6 +354,14 @@ class ExplainPanel(QWidget):
             row.addWidget(widget)
         row.addWidget(self.on_photo)
         row.addStretch(1)
+        self.progress = QProgressBar()
+        self.progress.setMaximumWidth(180)
+        self.progress.hide()
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.clicked.connect(self.sigCancel)
+        self.cancel_button.hide()
+        row.addWidget(self.progress)
+        row.addWidget(self.cancel_button)
         return row
 
     def _spin(self, low: int, high: int, value: int, tip: str) -> QSpinBox:
@@ -259,8 +373,9 @@ class ExplainPanel(QWidget):
         spin.valueChanged.connect(lambda _v: self.sigChanged.emit())
         return spin
 
-    def _build_options(self) -> QHBoxLayout:
-        row = QHBoxLayout()
+    def _build_options(self) -> QFormLayout:
+        form = QFormLayout()
+        form.setContentsMargins(0, 0, 0, 0)
         self.steps_spin = self._spin(2, 256, 32, "Integrated gradients: path steps")
         self.samples_spin = self._spin(1, 128, 16, "SmoothGrad: noisy copies")
         self.patch_spin = self._spin(4, 224, 32, "Occlusion: patch side in model-input pixels")
@@ -271,26 +386,23 @@ class ExplainPanel(QWidget):
         self.baseline_combo.currentIndexChanged.connect(lambda _i: self.sigChanged.emit())
         for label, widget in (
             ("IG steps", self.steps_spin),
-            ("baseline", self.baseline_combo),
+            ("IG baseline", self.baseline_combo),
             ("SmoothGrad samples", self.samples_spin),
             ("Occlusion patch", self.patch_spin),
-            ("stride", self.stride_spin),
+            ("Occlusion stride", self.stride_spin),
         ):
-            row.addWidget(QLabel(label))
-            row.addWidget(widget)
-        row.addStretch(1)
-        return row
+            form.addRow(label, widget)
+        return form
 
-    def _build_classes(self) -> QWidget:
+    def _build_side(self) -> QWidget:
         box = QWidget()
-        box.setMaximumWidth(300)
         column = QVBoxLayout(box)
         column.setContentsMargins(0, 0, 0, 0)
-        column.addWidget(QLabel("<b>Top-5</b> (click to explain)"))
+        column.addWidget(_wrapped("<b>Top-5</b> (click to explain)"))
         self.top_list = QListWidget()
         self.top_list.itemClicked.connect(self._on_top_clicked)
-        column.addWidget(self.top_list, 1)
-        column.addWidget(QLabel("Any class (type part of its name)"))
+        column.addWidget(self.top_list)
+        column.addWidget(_wrapped("Any class (type part of its name)"))
         self.class_edit = QLineEdit()
         self.class_edit.setPlaceholderText("e.g. tiger cat")
         self.completer = QCompleter([], self)
@@ -300,9 +412,13 @@ class ExplainPanel(QWidget):
         self.completer.activated[str].connect(self._on_class_typed)
         self.class_edit.returnPressed.connect(lambda: self._on_class_typed(self.class_edit.text()))
         column.addWidget(self.class_edit)
-        self.explained = QLabel("")
-        self.explained.setWordWrap(True)
+        self.explained = _wrapped("")
         column.addWidget(self.explained)
+        column.addSpacing(8)
+        column.addLayout(self._build_options())
+        column.addStretch(1)
+        self.status = _wrapped("")
+        column.addWidget(self.status)
         return box
 
     def _build_single(self) -> QWidget:
@@ -314,20 +430,18 @@ class ExplainPanel(QWidget):
         column = QVBoxLayout(page)
         column.setContentsMargins(0, 0, 0, 0)
         row = QHBoxLayout()
-        row.addWidget(QLabel("Methods:"))
         self.grid_checks: dict[str, QCheckBox] = {}
         for name, title in METHODS:
-            check = QCheckBox(title)
+            check = QCheckBox(SHORT_TITLES[name])
+            check.setToolTip(title)
             check.setChecked(name in GRID_DEFAULT)
             check.toggled.connect(lambda _on: self.sigChanged.emit())
             self.grid_checks[name] = check
             row.addWidget(check)
         row.addStretch(1)
         column.addLayout(row)
-        self.grid_host = QWidget()
-        self.grid_layout = QGridLayout(self.grid_host)
-        self.grid_layout.setContentsMargins(0, 0, 0, 0)
-        column.addWidget(self.grid_host, 1)
+        self.grid_tiles = Tiles()
+        column.addWidget(self.grid_tiles, 1)
         return page
 
     def _build_contrast(self) -> QWidget:
@@ -335,7 +449,7 @@ class ExplainPanel(QWidget):
         column = QVBoxLayout(page)
         column.setContentsMargins(0, 0, 0, 0)
         row = QHBoxLayout()
-        row.addWidget(QLabel("Class A: the explained class; versus class B:"))
+        row.addWidget(QLabel("A: the explained class; B:"))
         self.versus_edit = QLineEdit()
         self.versus_edit.setPlaceholderText("the next of the top-5")
         self.versus_completer = QCompleter([], self)
@@ -346,11 +460,10 @@ class ExplainPanel(QWidget):
         self.versus_edit.returnPressed.connect(self.sigChanged)
         row.addWidget(self.versus_edit, 1)
         column.addLayout(row)
-        views = QHBoxLayout()
-        self.contrast_views = [OverlayView(t) for t in ("Class A", "Class B", "A − B")]
-        for view in self.contrast_views:
-            views.addWidget(view, 1)
-        column.addLayout(views, 1)
+        self.contrast_tiles = Tiles()
+        self.contrast_tiles.set_views([OverlayView(t) for t in ("Class A", "Class B", "A − B")])
+        self.contrast_views: list[OverlayView] = self.contrast_tiles.views  # type: ignore[assignment]
+        column.addWidget(self.contrast_tiles, 1)
         return page
 
     def _build_occluder(self) -> QWidget:
@@ -367,7 +480,7 @@ class ExplainPanel(QWidget):
         self.occluder_size.setValue(self.occluder.size_px)
         self.occluder_size.valueChanged.connect(self.occluder.set_patch_size)
         side.addWidget(self.occluder_size)
-        side.addWidget(QLabel("<b>Top-5 with the square</b>"))
+        side.addWidget(_wrapped("<b>Top-5 with the square</b> (change from without)"))
         self.probe_list = QListWidget()
         side.addWidget(self.probe_list, 1)
         row.addLayout(side, 2)
@@ -392,16 +505,13 @@ class ExplainPanel(QWidget):
         row.addWidget(self.sanity_blocks)
         row.addStretch(1)
         column.addLayout(row)
-        self.sanity_note = QLabel(
-            "A method whose maps stay alike (ρ near 1) after the weights are randomised "
-            "does not show what the model learned."
+        self.sanity_note = _wrapped(
+            "ρ: rank correlation with the trained map. Near 1 after randomising: the method "
+            "ignores what the model learned."
         )
-        self.sanity_note.setWordWrap(True)
         column.addWidget(self.sanity_note)
-        self.sanity_host = QWidget()
-        self.sanity_layout = QGridLayout(self.sanity_host)
-        self.sanity_layout.setContentsMargins(0, 0, 0, 0)
-        column.addWidget(self.sanity_host, 1)
+        self.sanity_tiles = Tiles()
+        column.addWidget(self.sanity_tiles, 1)
         return page
 
     # --- what to compute ------------------------------------------------------------------
@@ -518,15 +628,12 @@ class ExplainPanel(QWidget):
 
     def _grid_views(self, count: int) -> list[OverlayView]:
         if len(self.grid_views) != count:
-            for old in self.grid_views:
-                self.grid_layout.removeWidget(old)
-                old.deleteLater()
-            columns = 3 if count > 4 else 2 if count > 1 else 1
-            self.grid_views = [OverlayView("") for _ in range(count)]
-            for i, view in enumerate(self.grid_views):
-                view.apply_theme(self._theme)
-                self.grid_layout.addWidget(view, i // columns, i % columns)
+            self.grid_tiles.set_views([self._themed(OverlayView("")) for _ in range(count)])
         return self.grid_views
+
+    def _themed(self, view: OverlayView) -> OverlayView:
+        view.apply_theme(self._theme)
+        return view
 
     def show_input(self, model_input: np.ndarray, top: Sequence[ClassScore]) -> None:
         """The analysed model input and its top-5 (before any explanation arrives)."""
@@ -549,20 +656,15 @@ class ExplainPanel(QWidget):
     def show_sanity(self, check: SanityCheck) -> None:
         """The trained map beside the maps after each randomisation step, with ρ."""
         self.sanity = check
-        for old in self.sanity_views:
-            self.sanity_layout.removeWidget(old)
-            old.deleteLater()
-        self.sanity_views = []
-        columns = 4 if len(check.steps) > 6 else 3 if len(check.steps) > 2 else len(check.steps)
+        views = []
         grey = np.zeros((*check.steps[0].map.shape, 3), dtype=np.uint8)
         for i, step in enumerate(check.steps):
-            view = OverlayView("")
-            view.apply_theme(self._theme)
+            view = self._themed(OverlayView(""))
             heat = step.map.astype(np.float32)
             span = float(np.nanmax(heat) - np.nanmin(heat)) if heat.size else 0.0
             heat = (heat - np.nanmin(heat)) / span if span > 0 else np.zeros_like(heat)
-            rho = "trained model" if i == 0 else f"ρ = {step.rho:.2f}"
-            title = "Trained" if i == 0 else f"random to {step.block}"
+            rho = "the reference" if i == 0 else f"ρ = {step.rho:.2f}"
+            title = "Trained" if i == 0 else step.block
             view.show_overlay(
                 grey,
                 heat,
@@ -571,12 +673,13 @@ class ExplainPanel(QWidget):
                 colormap=self.colormap_combo.currentText(),
                 opacity=1.0,
             )
-            self.sanity_layout.addWidget(view, i // columns, i % columns)
-            self.sanity_views.append(view)
-        note = " (cancelled)" if check.cancelled else ""
+            views.append(view)
+        self.sanity_tiles.set_views(views)
+        note = " Cancelled: the steps done so far." if check.cancelled else ""
         self.sanity_note.setText(
-            f"{check.method} for {check.class_label}: rank correlation ρ with the trained "
-            f"map after randomising from the top{note}. Near 1: the map ignores the weights."
+            f"{check.method} for {check.class_label}. Each map after re-initialising the "
+            "weights from the output down to the block named; ρ: rank correlation with the "
+            f"trained map (near 1: the map ignores what was learned).{note}"
         )
 
     def show_error(self, message: str) -> None:
@@ -585,6 +688,7 @@ class ExplainPanel(QWidget):
     # --- long jobs -------------------------------------------------------------------------
     def set_running(self, running: bool) -> None:
         self.cancel_button.setEnabled(running)
+        self.cancel_button.setVisible(running)
         self.progress.setVisible(running)
         if running:
             self.progress.setRange(0, 0)
@@ -595,6 +699,16 @@ class ExplainPanel(QWidget):
 
     def apply_theme(self, theme: Theme) -> None:
         self._theme = theme
+        scale = max(1.0, theme.font_scale)
+        width = int(230 * (1 + (scale - 1) * 0.8))
+        self.side.setFixedWidth(width)
+        bar = self.side_scroll.verticalScrollBar().sizeHint().width()
+        self.side_scroll.setFixedWidth(width + bar)
+        rows = self.top_list.fontMetrics().height() + 4
+        self.top_list.setFixedHeight(5 * rows + 2 * self.top_list.frameWidth() + 6)
+        label_px = int(44 * min(scale, 1.4))
+        for tiles in (self.grid_tiles, self.contrast_tiles, self.sanity_tiles):
+            tiles.label_px = label_px
         views: list[ImageView] = [self.single, self.occluder, *self.contrast_views]
         for view in [*views, *self.grid_views, *self.sanity_views]:
             view.apply_theme(theme)
