@@ -163,3 +163,17 @@ def test_grid_contrast_and_sanity_check_through_the_widgets(qtbot, window, lite_
     for step, view in zip(check.steps[1:], panel.sanity_views[1:], strict=True):
         rho = spearmanr(trained, step.map.ravel()).statistic
         assert view.caption == f"ρ = {rho:.2f}" and step.block in view._title
+
+
+def test_panel_and_controller_import_no_torch():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "import cnnviz.qt.panels.explain_panel, cnnviz.qt.explain_controller\n"
+        "print('torch' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"
