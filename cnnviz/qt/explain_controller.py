@@ -111,7 +111,7 @@ class ExplainController(QObject):
         )
         ticket = worker.submit(
             request,
-            lambda view: self._on_view(key, view),
+            lambda view: self._on_view(key, view, finishes_job=request.long),
             on_failed=self._on_failed,
             on_progress=lambda _what, done, total: panel.show_progress(done, total),
         )
@@ -130,9 +130,10 @@ class ExplainController(QObject):
         others = [c.index for c in top if c.index != chosen]
         return others[0] if others else None
 
-    def _on_view(self, key: tuple[object, ...], view: ExplainView) -> None:
+    def _on_view(self, key: tuple[object, ...], view: ExplainView, *, finishes_job: bool) -> None:
         self.shown_key = key
-        self.panel.set_running(False)
+        if finishes_job:  # a quick map arriving meanwhile leaves a long job's Cancel shown
+            self.panel.set_running(False)
         self.panel.show_view(view)
 
     def _on_failed(self, failure: Failure) -> None:

@@ -177,3 +177,18 @@ def test_panel_and_controller_import_no_torch():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "False"
+
+
+def test_occlusion_runs_as_a_long_job_that_cancel_stops(qtbot, window):
+    panel = install_explain(window).panel
+    _wait_view(qtbot, panel, lambda v: True)
+    panel.patch_spin.setValue(16)
+    panel.stride_spin.setValue(4)  # 53 x 53 positions: minutes, unless stopped
+    panel.set_method("occlusion")
+    qtbot.waitUntil(lambda: panel.progress.value() > 0, timeout=RESULT_TIMEOUT_MS)
+    assert panel.cancel_button.isVisible() and panel.progress.isVisible()
+    qtbot.mouseClick(panel.cancel_button, Qt.LeftButton)
+    stopped = _wait_view(qtbot, panel, lambda v: v.explanations[0].method == "occlusion")
+    grid = stopped.explanations[0].occlusion
+    assert stopped.cancelled and 0 < np.count_nonzero(~np.isnan(grid.probabilities)) < 53 * 53
+    assert "cancelled" in panel.status.text() and not panel.cancel_button.isVisible()
