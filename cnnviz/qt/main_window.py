@@ -178,21 +178,23 @@ class MainWindow(QMainWindow):
         from cnnviz.qt.augment_controller import install_augment_lab
         from cnnviz.qt.compare_controller import install_compare
         from cnnviz.qt.evaluate_controller import install_evaluate
+        from cnnviz.qt.explain_controller import install_explain
         from cnnviz.qt.layer_controller import install_layer_explorer
+        from cnnviz.qt.teach_controller import install_teach
         from cnnviz.qt.truth_controller import install_true_label
 
+        # In the order of the workspace bar (Ctrl+1 … Ctrl+7); Classify is built above.
         explorer = install_layer_explorer(self)
         if self.options.layer:
             explorer.select_layer(self.options.layer)
         lab = install_augment_lab(self)
         if self.options.augment:
             lab.set_spec(self.options.augment, self.options.seed, self.options.mix)
-        install_true_label(self)
+        install_explain(self)
         install_compare(self)
         install_evaluate(self)
-        from cnnviz.qt.teach_controller import install_teach  # the Teach workspace (issue 12)
-
         install_teach(self)
+        install_true_label(self)  # a dock in Classify
 
     def _first_workspace(self) -> str:
         """What a start asks for (--workspace, --augment, --layer), else where the user
