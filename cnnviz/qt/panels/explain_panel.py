@@ -69,7 +69,7 @@ SHORT_TITLES = {
 GRID_DEFAULT = ("gradcam", "gradcam++", "saliency", "smoothgrad", "ig")
 COLORMAPS = ("inferno", "viridis", "magma", "grey")
 MODES = ("single", "grid", "contrast", "occluder", "sanity")
-MODE_TITLES = ("Explain", "Methods grid", "Two classes", "Occluder probe", "Sanity check")
+MODE_TITLES = ("Explain", "Grid", "Two classes", "Occluder", "Sanity check")
 
 
 def blend(
