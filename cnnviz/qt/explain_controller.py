@@ -18,8 +18,9 @@ from cnnviz.qt.worker import Failure, Ticket
 if TYPE_CHECKING:
     from cnnviz.core.analysis import AnalysisResult
     from cnnviz.core.explain.compare import OccluderProbe
-    from cnnviz.core.explain.requests import ExplainInput, ExplainView
+    from cnnviz.core.explain.requests import CamLayers, ExplainInput, ExplainView
     from cnnviz.core.explain.sanity import SanityCheck
+    from cnnviz.core.requests import ModelKey
     from cnnviz.qt.main_window import MainWindow
 
 WORKSPACE = "Explain"
@@ -38,6 +39,7 @@ class ExplainController(QObject):
         self.shown_key: tuple[object, ...] | None = None  # what the shown view answers
         self.job: Ticket | None = None  # the running occlusion or sanity check
         self._image: object = None
+        self._layers_for: ModelKey | None = None  # whose CAM layers the panel lists
         window.sigWorkspaceChanged.connect(self._on_workspace)
         window.sigResultShown.connect(self._on_result_shown)
         self.panel.sigChanged.connect(self.refresh)
@@ -63,6 +65,7 @@ class ExplainController(QObject):
     def _on_workspace(self, name: str) -> None:
         if name == WORKSPACE:
             self._show_input()
+            self._ask_layers()
             self.refresh()
 
     @Slot(object)
@@ -74,7 +77,24 @@ class ExplainController(QObject):
             self.panel.set_target(None, emit=False)
         if self.current:
             self._show_input(result)
+            self._ask_layers()
             self.refresh()
+
+    def _ask_layers(self) -> None:
+        """The CAM layers of the shown model, once per model."""
+        request = self.window.shown_request
+        worker = self.window.worker_thread
+        if request is None or worker is None or request.model == self._layers_for:
+            return
+        from cnnviz.core.explain.requests import CamLayersRequest
+
+        self._layers_for = request.model
+        worker.submit(CamLayersRequest(request.model), self._on_layers, on_failed=self._on_failed)
+
+    def _on_layers(self, layers: CamLayers) -> None:
+        shown = self.window.shown_request
+        if shown is not None and shown.model == layers.model:
+            self.panel.set_layers(layers.names, layers.default)
 
     def _show_input(self, result: AnalysisResult | None = None) -> None:
         result = result or self.window.shown_result
@@ -102,12 +122,13 @@ class ExplainController(QObject):
 
         versus = self._versus() if panel.mode == "contrast" else None
         options = ExplainOptions(**panel.options())  # type: ignore[arg-type]
-        key = (source, panel.mode, methods, panel.target, versus, options)
+        layer = panel.cam_layer()
+        key = (source, panel.mode, methods, panel.target, versus, options, layer)
         if key == self.sent:
             return
         self.sent = key
         request = explain_request(
-            source, methods, target=panel.target, versus=versus, options=options
+            source, methods, target=panel.target, versus=versus, layer=layer, options=options
         )
         ticket = worker.submit(
             request,
@@ -168,6 +189,7 @@ class ExplainController(QObject):
             panel.target,
             options=ExplainOptions(**panel.options()),  # type: ignore[arg-type]
             max_steps=panel.sanity_blocks.value(),
+            layer=panel.cam_layer(),
         )
         ticket = worker.submit(
             request,

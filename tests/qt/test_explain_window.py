@@ -192,3 +192,20 @@ def test_occlusion_runs_as_a_long_job_that_cancel_stops(qtbot, window):
     grid = stopped.explanations[0].occlusion
     assert stopped.cancelled and 0 < np.count_nonzero(~np.isnan(grid.probabilities)) < 53 * 53
     assert "cancelled" in panel.status.text() and not panel.cancel_button.isVisible()
+
+
+def test_the_cam_layer_is_chosen_in_the_panel(qtbot, window, lite_engine, cat):
+    """The layer picker lists the model's spatial layers, opens on the last conv block and
+    explains at the layer picked; the map equals the core's at that layer."""
+    panel = install_explain(window).panel
+    qtbot.waitUntil(lambda: panel.layer_combo.count() > 10, timeout=RESULT_TIMEOUT_MS)
+    names = [panel.layer_combo.itemData(i) for i in range(1, panel.layer_combo.count())]
+    modules = dict(lite_engine.model.named_modules())
+    assert all(name in modules for name in names) and "features.5" in names
+    assert panel.cam_layer() is None and "features.8" in panel.layer_combo.itemText(0)
+    _wait_view(qtbot, panel, lambda v: v.explanations[0].layer == "features.8")
+    panel.layer_combo.setCurrentIndex(panel.layer_combo.findData("features.5"))
+    shown = _wait_view(qtbot, panel, lambda v: v.explanations[0].layer == "features.5")
+    expected = explain(lite_engine, cat, "gradcam", layer="features.5")
+    assert expected.map.shape == (14, 14)  # features.5 is at stride 16, the default at 32
+    np.testing.assert_allclose(panel.single.heat, expected.upsampled, atol=1e-5)

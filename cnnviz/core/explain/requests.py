@@ -343,3 +343,39 @@ class SanityRequest(Request[SanityCheck]):
             progress=context.progress,
             cancelled=_stop_and_yield(context),
         )
+
+
+@dataclass(frozen=True)
+class CamLayers:
+    """Where a class activation map can be taken: every module with a spatial output."""
+
+    model: ModelKey
+    names: tuple[str, ...]  # in forward order
+    default: str  # the last conv block, what the maps use unless another is chosen
+
+
+@dataclass(frozen=True, eq=False)
+class CamLayersRequest(Request[CamLayers]):
+    """The layers (convs and the blocks around them) a Grad-CAM can be taken at."""
+
+    lane: ClassVar[str] = "explain-layers"
+    model: ModelKey
+
+    def execute(self, session: Session, context: JobContext) -> CamLayers:
+        from cnnviz.core.explain.cam import default_cam_layer
+        from cnnviz.core.inspect.tree import LayerNode
+
+        engine = session.engine_for(self.model, context)
+        tree = session.layer_tree()
+        names = tuple(
+            node.name
+            for node in tree.walk()
+            if isinstance(node, LayerNode)
+            and node.name
+            and node.ran
+            and node.output_shape is not None
+            and len(node.output_shape) == 4  # (1, C, H, W): a map to explain
+            and min(node.output_shape[2:]) > 1
+        )
+        x = torch.zeros((1, *tree.input_shape[-3:]), device=engine.device)
+        return CamLayers(self.model, names, default_cam_layer(engine.model, x))

@@ -384,7 +384,15 @@ class ExplainPanel(QWidget):
         self.baseline_combo.addItems(("black", "blurred"))
         self.baseline_combo.setToolTip("Integrated gradients: the baseline image")
         self.baseline_combo.currentIndexChanged.connect(lambda _i: self.sigChanged.emit())
+        # The CAM methods' layer: any conv or block with a spatial output (see set_layers).
+        self.layer_combo = QComboBox()
+        self.layer_combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+        self.layer_combo.setMinimumContentsLength(10)
+        self.layer_combo.setToolTip("Grad-CAM and Grad-CAM++: the layer whose maps are weighed")
+        self.layer_combo.addItem("last conv block", None)
+        self.layer_combo.currentIndexChanged.connect(lambda _i: self.sigChanged.emit())
         for label, widget in (
+            ("CAM layer", self.layer_combo),
             ("IG steps", self.steps_spin),
             ("IG baseline", self.baseline_combo),
             ("SmoothGrad samples", self.samples_spin),
@@ -521,6 +529,29 @@ class ExplainPanel(QWidget):
 
     def set_mode(self, mode: str) -> None:
         self.tabs.setCurrentIndex(MODES.index(mode))
+
+    def set_layers(self, names: Sequence[str], default: str) -> None:
+        """The layers a CAM can be taken at; the first entry (the default) names `default`."""
+        keep = self.cam_layer()
+        self.layer_combo.blockSignals(True)
+        self.layer_combo.clear()
+        self.layer_combo.addItem(f"last conv block ({default})", None)
+        for name in names:
+            self.layer_combo.addItem(name, name)
+        index = self.layer_combo.findData(keep) if keep in names else 0
+        self.layer_combo.setCurrentIndex(max(index, 0))
+        self.layer_combo.blockSignals(False)
+
+    def cam_layer(self) -> str | None:
+        """The chosen CAM layer; None for the model's last conv block."""
+        data = self.layer_combo.currentData()
+        return None if data is None else str(data)
+
+    def set_cam_layer(self, name: str | None) -> None:
+        index = self.layer_combo.findData(name) if name is not None else 0
+        if index < 0:
+            raise KeyError(name)
+        self.layer_combo.setCurrentIndex(index)
 
     @property
     def method(self) -> str:
