@@ -205,7 +205,7 @@ def test_the_cam_layer_is_chosen_in_the_panel(qtbot, window, lite_engine, cat):
     assert panel.cam_layer() is None and "features.8" in panel.layer_combo.itemText(0)
     _wait_view(qtbot, panel, lambda v: v.explanations[0].layer == "features.8")
     panel.layer_combo.setCurrentIndex(panel.layer_combo.findData("features.5"))
-    shown = _wait_view(qtbot, panel, lambda v: v.explanations[0].layer == "features.5")
+    _wait_view(qtbot, panel, lambda v: v.explanations[0].layer == "features.5")
     expected = explain(lite_engine, cat, "gradcam", layer="features.5")
     assert expected.map.shape == (14, 14)  # features.5 is at stride 16, the default at 32
     np.testing.assert_allclose(panel.single.heat, expected.upsampled, atol=1e-5)
