@@ -42,3 +42,20 @@ def test_window_modules_do_not_import_torch():
         "print('torch' in sys.modules, 'torchvision' in sys.modules)"
     )
     assert _run(code) == "False False"
+
+
+def test_every_package_is_installed():
+    """A package missing from pyproject's list works in an editable install and breaks a
+    real one (CI's): the list must name every folder with an __init__.py."""
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    listed = set(
+        tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    )
+    found = {
+        ".".join(init.parent.relative_to(root).parts)
+        for init in (root / "cnnviz").rglob("__init__.py")
+    }
+    assert found <= listed, sorted(found - listed)
