@@ -47,8 +47,9 @@ def test_window_modules_do_not_import_torch():
 def test_every_package_is_installed():
     """A package missing from pyproject's list works in an editable install and breaks a
     real one (CI's): the list must name every folder with an __init__.py."""
-    import tomllib
     from pathlib import Path
+
+    import tomllib
 
     root = Path(__file__).resolve().parents[1]
     listed = set(
