@@ -222,7 +222,7 @@ def test_bundled_wordnet_ids_agree_with_torchvisions_imagenette() -> None:
         assert CATEGORIES[wnids.index(wnid)] == names[0]
 
 
-def test_every_sample_has_a_true_label_of_its_models_classes_or_a_note() -> None:
+def test_every_sample_has_a_true_label_of_its_models_classes_or_a_note(tmp_path) -> None:
     from cnnviz.resources_path import samples_dir as installed_samples
 
     samples_dir = installed_samples()  # the samples the package reads, installed or not
@@ -236,3 +236,11 @@ def test_every_sample_has_a_true_label_of_its_models_classes_or_a_note() -> None
     astronaut = sample_label(samples_dir / "astronaut.jpg")
     assert astronaut.true_label is None and "no class for a person" in astronaut.note
     assert sample_label(samples_dir / "samples.json") is None
+    # A copy elsewhere is the same sample; a different picture of the same size is not.
+    copy = tmp_path / "my_cat.jpg"
+    copy.write_bytes((samples_dir / "cat.jpg").read_bytes())
+    assert sample_label(copy).true_label == "tabby"
+    other = bytearray(copy.read_bytes())
+    other[-3] ^= 0xFF
+    copy.write_bytes(bytes(other))
+    assert sample_label(copy) is None
