@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSpinBox, QVBoxLayout, QWidget
 
-from cnnviz.qt.panels.teach_common import ThemedPlot, note
+from cnnviz.qt.panels.teach_common import ThemedPlot, note, refill
 from cnnviz.qt.theme import Theme
 
 if TYPE_CHECKING:
@@ -48,13 +48,7 @@ class BatchNormPanel(QWidget):
 
     def set_layers(self, layers: tuple[str, ...]) -> None:
         """Offer the model's BatchNorm2d layers; keep the choice where it still exists."""
-        current = self.layer_combo.currentText()
-        self.layer_combo.blockSignals(True)
-        self.layer_combo.clear()
-        self.layer_combo.addItems(list(layers))
-        if current in layers:
-            self.layer_combo.setCurrentText(current)
-        self.layer_combo.blockSignals(False)
+        refill(self.layer_combo, layers)
 
     def layer(self) -> str | None:
         return self.layer_combo.currentText() or None

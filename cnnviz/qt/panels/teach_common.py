@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QWidget
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QWidget
 
 from cnnviz.qt.theme import NORMAL, Theme
 
@@ -110,6 +112,18 @@ class RunRow(QWidget):
     def show_progress(self, done: int, total: int) -> None:
         self.progress.setRange(0, max(total, 1))
         self.progress.setValue(done)
+
+
+def refill(combo: QComboBox, names: Sequence[str]) -> None:
+    """Offer `names` in `combo`, keeping the current choice where it still exists, without
+    emitting (the caller asks again once the lists are in)."""
+    current = combo.currentText()
+    combo.blockSignals(True)
+    combo.clear()
+    combo.addItems(list(names))
+    if current in names:
+        combo.setCurrentText(current)
+    combo.blockSignals(False)
 
 
 def note(text: str = "") -> QLabel:

@@ -9,7 +9,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QComboBox, QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from cnnviz.qt.panels.map_view import MapView
-from cnnviz.qt.panels.teach_common import montage, note
+from cnnviz.qt.panels.teach_common import montage, note, refill
 from cnnviz.qt.theme import Theme
 
 if TYPE_CHECKING:
@@ -66,13 +66,7 @@ class PretrainedPanel(QWidget):
         layout.addLayout(grid, 1)
 
     def set_layers(self, layers: tuple[str, ...]) -> None:
-        current = self.layer_combo.currentText()
-        self.layer_combo.blockSignals(True)
-        self.layer_combo.clear()
-        self.layer_combo.addItems(list(layers))
-        if current in layers:
-            self.layer_combo.setCurrentText(current)
-        self.layer_combo.blockSignals(False)
+        refill(self.layer_combo, layers)
 
     def layer(self) -> str | None:
         return self.layer_combo.currentText() or None

@@ -8,7 +8,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from cnnviz.qt.panels.map_view import MapView
-from cnnviz.qt.panels.teach_common import montage, note
+from cnnviz.qt.panels.teach_common import montage, note, refill
 from cnnviz.qt.theme import Theme
 
 if TYPE_CHECKING:
@@ -44,13 +44,7 @@ class ResidualPanel(QWidget):
         layout.addLayout(maps, 1)
 
     def set_nodes(self, nodes: tuple[str, ...]) -> None:
-        current = self.node_combo.currentText()
-        self.node_combo.blockSignals(True)
-        self.node_combo.clear()
-        self.node_combo.addItems(list(nodes))
-        if current in nodes:
-            self.node_combo.setCurrentText(current)
-        self.node_combo.blockSignals(False)
+        refill(self.node_combo, nodes)
         if not nodes:
             self.norms.setText("This model has no residual additions (or fx cannot trace it).")
 
