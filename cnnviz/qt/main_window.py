@@ -417,7 +417,7 @@ class MainWindow(QMainWindow):
             # Widgets pick up an application font change only on a later event; apply it now.
             self.setFont(QApplication.font())
             self.setPalette(QApplication.palette())
-            _refont_dock_titles(self)
+            _refont_chrome(self)
             app.setStyleSheet(control_style(theme))
         self.theme = theme
         for widget in [self.image_panel, self.predictions, *self.themed_widgets]:
@@ -580,8 +580,8 @@ class MainWindow(QMainWindow):
         return samples()
 
 
-def _refont_dock_titles(window: QMainWindow) -> None:
-    """Dock titles in the application's current font.
+def _refont_chrome(window: QMainWindow) -> None:
+    """Dock titles, tab bars and tooltips in the application's current font.
 
     A QDockWidget whose font equals the application's paints its title in a private copy
     of the font it was created with, so a font change never reaches the title. A font that

@@ -227,10 +227,7 @@ class Workspaces(QObject):
         """Side docks a share of the window's width, bottom docks a share of its height."""
         window = self.window
         if groups is None:
-            groups = {}
-            for dock in self.items[self.current].docks if self.current else []:
-                if dock.isVisible() and not dock.isFloating():
-                    groups.setdefault(window.dockWidgetArea(dock), []).append(dock)
+            groups = self._visible_groups()
         width, height = max(window.width(), 640), max(window.height(), 480)
         sides = [
             (docks[0], self.places[docks[0]].share or SIDE_SHARE[area])
@@ -279,13 +276,17 @@ class Workspaces(QObject):
             window.resizeDocks([bottom], [round(share * height)], Qt.Vertical)
         self.rehome(old_width, width)
 
-    def _firsts(self) -> dict[Qt.DockWidgetArea, QDockWidget]:
-        """The first visible dock of the current workspace in each dock area."""
-        firsts: dict[Qt.DockWidgetArea, QDockWidget] = {}
+    def _visible_groups(self) -> dict[Qt.DockWidgetArea, list[QDockWidget]]:
+        """The current workspace's docked, visible docks by dock area, in their order."""
+        groups: dict[Qt.DockWidgetArea, list[QDockWidget]] = {}
         for dock in self.items[self.current].docks if self.current else []:
             if dock.isVisible() and not dock.isFloating():
-                firsts.setdefault(self.window.dockWidgetArea(dock), dock)
-        return firsts
+                groups.setdefault(self.window.dockWidgetArea(dock), []).append(dock)
+        return groups
+
+    def _firsts(self) -> dict[Qt.DockWidgetArea, QDockWidget]:
+        """The first visible dock of the current workspace in each dock area."""
+        return {area: docks[0] for area, docks in self._visible_groups().items()}
 
     def _remember_share(self, dock: QDockWidget) -> None:
         """A dock resized while the window kept its size was resized by its user (or by a
