@@ -90,9 +90,6 @@ class PredictionsPanel(QWidget):
         self._fill_table()
 
     def _draw_bars(self) -> None:
-        for text in self._texts:
-            self.plot.removeItem(text)
-        self._texts.clear()
         rows = self.rows
         brushes = [
             self._theme.selection
@@ -113,18 +110,25 @@ class PredictionsPanel(QWidget):
         left = self.plot.getAxis("left")
         left.setTicks([[(r.rank, _short(r.label)) for r in rows]])
         left.setWidth(None)
-        for r in rows:
+        # The value labels are made once and moved: making five TextItems per live update
+        # (and removing the old ones) took most of this panel's redraw.
+        while len(self._texts) < len(rows):
+            text = pg.TextItem("")
+            self.plot.addItem(text)
+            self._texts.append(text)
+        for text in self._texts[len(rows) :]:
+            text.hide()
+        for r, text in zip(rows, self._texts, strict=False):
             # A long bar carries its label inside, in the background colour, so that the
             # label never runs off a narrow plot.
             inside = r.probability > 0.6
-            text = pg.TextItem(
+            text.setText(
                 f"{r.probability:.1%}",
                 color=self._theme.background if inside else self._theme.foreground,
-                anchor=(1, 0.5) if inside else (0, 0.5),
             )
+            text.setAnchor((1, 0.5) if inside else (0, 0.5))
             text.setPos(r.probability - 0.01 if inside else r.probability + 0.01, r.rank)
-            self.plot.addItem(text)
-            self._texts.append(text)
+            text.show()
         self.plot.setYRange(0.5, max(len(rows), 5) + 0.5, padding=0)
 
     def _fill_table(self) -> None:
