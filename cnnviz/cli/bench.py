@@ -117,8 +117,12 @@ def interleaved(
     return figures
 
 
-def live_updates(engine_arch: str, device: str | None) -> tuple[Engine, Callable[[], object]]:
-    """The worker's live path for a rotation slider being dragged, explorer open."""
+def live_updates(
+    engine_arch: str, device: str | None, *, explorer: bool = True
+) -> tuple[Engine, Callable[[], object]]:
+    """The worker's live path for a rotation slider being dragged (with the layer explorer
+    open on the first convolution's maps and statistics, unless `explorer` is False: the
+    Augment workspace, where the explorer is hidden)."""
     from cnnviz.core.analysis import AnalysisRequest
     from cnnviz.core.augment.spec import AugmentSettings, parse_spec
     from cnnviz.core.inspect.settings import LayerSettings
@@ -130,7 +134,7 @@ def live_updates(engine_arch: str, device: str | None) -> tuple[Engine, Callable
     key = ModelKey(engine_arch, device=device)
     engine = session.engine_for(key)
     image = str(default_sample())
-    layer = LayerSettings("@first-conv", parts=frozenset({"maps", "stats"}))
+    layer = LayerSettings("@first-conv", parts=frozenset({"maps", "stats"})) if explorer else None
     angles: Iterator[int] = iter(range(10**9))
 
     def update() -> object:
@@ -140,15 +144,38 @@ def live_updates(engine_arch: str, device: str | None) -> tuple[Engine, Callable
             "ColorJitter(brightness=[1.3, 1.3])"
         )
         request = AnalysisRequest(key, image, augment=AugmentSettings(spec), layer=layer)
-        return request.execute(session, QUIET)
+        return session.run(request, QUIET)  # as the window's worker runs it
 
     return engine, update
 
 
+LIVE_THREADS = 1  # what Session.run gives a short (live) job; see intra_op_threads
+
+
 def bench_live(device: str | None, repeat: int) -> list[Figure]:
+    """The live updates as the worker runs them (torch on one thread), a bare forward on
+    torch's default threads (the reference of every ratio) and one on the worker's thread."""
+    from cnnviz.core.device import intra_op_threads
+
     engine, update = live_updates(DEFAULT_ARCH, device)
+    _, lab_only = live_updates(DEFAULT_ARCH, device, explorer=False)
+    bare = bare_forward(engine)
+
+    def bare_on_worker_threads() -> None:
+        with intra_op_threads(LIVE_THREADS):
+            bare()
+
     return interleaved(
-        engine, [(f"{DEFAULT_ARCH} live update (lab + layer explorer)", update)], repeat
+        engine,
+        [
+            (
+                f"{DEFAULT_ARCH} bare forward on the worker's {LIVE_THREADS} thread",
+                bare_on_worker_threads,
+            ),
+            (f"{DEFAULT_ARCH} live update (lab + layer explorer)", update),
+            (f"{DEFAULT_ARCH} live update (lab only, as in the Augment workspace)", lab_only),
+        ],
+        repeat,
     )
 
 
@@ -287,12 +314,14 @@ def bench_window(bare_ms: float, steps: int) -> list[Figure]:
 class BenchReport:
     device: str
     ratio: float  # the live update over a bare forward of the default model
+    ratio_same_threads: float  # ... over a bare forward on the worker's threads
     sections: dict[str, list[Figure]]
 
     def as_dict(self) -> dict[str, object]:
         return {
             "device": self.device,
             "ratio": round(self.ratio, 3),
+            "ratio_same_threads": round(self.ratio_same_threads, 3),
             "sections": {
                 name: {f.name: f.as_dict() for f in figures}
                 for name, figures in self.sections.items()
@@ -333,14 +362,20 @@ def run_bench(
             say(section)
             results[section] = runners[section]()
     say("done")
-    live = results["live"][-1]
-    return BenchReport(device_label(resolve_device(device)), live.ratio, results)
+    _bare, bare_worker, live, _lab_only = results["live"]
+    return BenchReport(
+        device_label(resolve_device(device)),
+        live.ratio,
+        live.median_ms / bare_worker.median_ms,
+        results,
+    )
 
 
 def format_report(report: BenchReport) -> str:
     lines = [
         f"device: {report.device}; torch {torch.__version__}, {torch.get_num_threads()} threads",
-        f"live update / bare forward: {report.ratio:.2f}x",
+        f"live update / bare forward: {report.ratio:.2f}x "
+        f"({report.ratio_same_threads:.2f}x a bare forward on the worker's {LIVE_THREADS} thread)",
         f"{'what':<62} {'min':>8} {'median':>8} {'max':>8} {'x bare':>7}",
     ]
     for section, figures in report.sections.items():

@@ -3,6 +3,11 @@
 One request per user action (a new image, model, slider tick or layer). It costs one forward
 pass: the layer the explorer shows is captured in the same pass as the prediction, and the
 un-augmented baseline the lab compares with is cached per model and image.
+
+What needs no model is drawn on the session's helper thread while the forward pass runs:
+the lab's picture and texts as soon as the image is augmented, the layer's montage and
+statistics as soon as the layer has run (for an early layer, most of the pass is still to
+come, and its 400 000 values are the ones that take long to draw).
 """
 
 from __future__ import annotations
@@ -12,17 +17,27 @@ from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
-from cnnviz.core.augment.lab import LabOutcome, lab_outcome
+from cnnviz.core.augment.lab import LabOutcome, LabPictures, lab_outcome, lab_pictures
 from cnnviz.core.augment.spec import AugmentSettings
 from cnnviz.core.engine import Prediction
 from cnnviz.core.inspect.settings import LayerSettings
 from cnnviz.core.inspect.text import require_layer
 from cnnviz.core.inspect.tree import LayerTree
-from cnnviz.core.inspect.view import LayerView, layer_view_from, resolve_layer
+from cnnviz.core.inspect.view import (
+    LayerPictures,
+    LayerView,
+    layer_pictures,
+    layer_view_from,
+    resolve_layer,
+)
 from cnnviz.core.requests import ImageSource, JobContext, ModelKey, Request
 from cnnviz.core.session import ModelSummary
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future
+
+    import torch
+
     from cnnviz.core.session import Session
 
 
@@ -81,6 +96,17 @@ class AnalysisRequest(Request[AnalysisResult]):
             if name not in tree:
                 require_layer(name, [node.name for node in tree.walk()], engine.spec.name)
         parts = settings.parts if settings is not None else frozenset()
+        lab_drawn: Future[LabPictures] | None = None
+        if self.augment is not None:
+            augmented = session.model_input(self.image, self.augment).augmented
+            assert augmented is not None
+            lab_drawn = session.in_background(lab_pictures, augmented, self.augment.spec)
+        layer_drawn: list[Future[LayerPictures]] = []
+
+        def captured(output: torch.Tensor) -> None:
+            assert settings is not None
+            layer_drawn.append(session.in_background(layer_pictures, output, settings))
+
         prediction, seen = session.predict(
             engine,
             self.image,
@@ -88,16 +114,28 @@ class AnalysisRequest(Request[AnalysisResult]):
             topk=self.topk,
             layer=name,
             conv_input="im2col" in parts,
+            on_captured=captured if settings is not None else None,
         )
         lab = None
-        if self.augment is not None:
+        if self.augment is not None and lab_drawn is not None:
             baseline = session.baseline(engine, self.image, self.topk)
             augmented = session.model_input(self.image, self.augment).augmented
             assert augmented is not None
-            lab = lab_outcome(prediction, baseline, augmented, self.augment.spec, self.augment.seed)
+            lab = lab_outcome(
+                prediction,
+                baseline,
+                augmented,
+                self.augment.spec,
+                self.augment.seed,
+                lab_drawn.result(),
+            )
         view = None
         if settings is not None and name is not None and seen is not None:
-            view = layer_view_from(engine.model, name, seen, settings, session.kernel_views)
+            # The last call's pictures: a module that runs twice shows its last output.
+            pictures = layer_drawn[-1].result() if layer_drawn else None
+            view = layer_view_from(
+                engine.model, name, seen, settings, session.kernel_views, pictures
+            )
         return AnalysisResult(
             session.summary(),
             self.image_name,

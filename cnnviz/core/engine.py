@@ -15,7 +15,7 @@ from torch import nn
 from torchvision.transforms.v2 import functional as F
 
 from cnnviz.core import device as devices
-from cnnviz.core.inspect.forward import LayerForward, forward_capturing
+from cnnviz.core.inspect.forward import LayerForward, OnCaptured, forward_capturing
 from cnnviz.core.zoo.head import load_with_head
 from cnnviz.core.zoo.registry import ArchSpec, get_arch
 from cnnviz.core.zoo.weights import CancelCheck, ProgressCallback, WeightsInfo, load_model
@@ -169,15 +169,21 @@ class Engine:
         *,
         topk: int = 5,
         conv_input: bool = False,
+        on_captured: OnCaptured | None = None,
+        tensor: torch.Tensor | None = None,
     ) -> tuple[Prediction, LayerForward | None]:
-        """Classify one image and, in the same forward pass, capture `layer` (if any)."""
-        x = self.to_tensor(image)
+        """Classify one image and, in the same forward pass, capture `layer` (if any);
+        `on_captured` hears the layer's output as soon as the layer has run. `tensor` is
+        the image already through `to_tensor`, if it was (the session prepares it ahead)."""
+        x = tensor if tensor is not None else self.to_tensor(image)
 
         def run() -> tuple[torch.Tensor, LayerForward | None]:
             batch = x.unsqueeze(0).to(self.device)
             if layer is None:
                 return self.model(batch), None
-            seen = forward_capturing(self.model, batch, layer, conv_input=conv_input)
+            seen = forward_capturing(
+                self.model, batch, layer, conv_input=conv_input, on_captured=on_captured
+            )
             return seen.logits, seen
 
         start = time.perf_counter()

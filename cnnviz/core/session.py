@@ -10,6 +10,8 @@ model is loaded.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Generic, TypeVar
 
@@ -19,18 +21,22 @@ from PIL import Image
 
 from cnnviz.core.augment.pipeline import AugmentOutcome, AugmentPipeline, build_pipeline
 from cnnviz.core.augment.spec import AugmentSettings, AugmentSpec
+from cnnviz.core.device import intra_op_threads
 from cnnviz.core.engine import Engine, Prediction
 from cnnviz.core.images import DISPLAY_MAX_SIDE, load_image
 from cnnviz.core.requests import QUIET, ImageSource, JobContext, ModelKey
 from cnnviz.core.zoo.weights import WeightsInfo
 
 if TYPE_CHECKING:
-    from cnnviz.core.inspect.forward import LayerForward
+    from cnnviz.core.inspect.forward import LayerForward, OnCaptured
     from cnnviz.core.inspect.grids import KernelGrid
     from cnnviz.core.inspect.tree import LayerTree
+    from cnnviz.core.requests import Request
 
 K = TypeVar("K")
 V = TypeVar("V")
+R = TypeVar("R")
+T = TypeVar("T")
 
 
 class _Recent(Generic[K, V]):
@@ -93,6 +99,27 @@ class Session:
         )
         self._layer_tree: LayerTree | None = None
         self._kernel_views: dict[str, tuple[KernelGrid, np.ndarray | None]] = {}
+        self._helper: ThreadPoolExecutor | None = None
+        # The model input as a normalised tensor, per (image, pipeline, preprocessing).
+        self._tensors: _Recent[tuple[object, ...], torch.Tensor] = _Recent(2)
+
+    # --- running jobs -------------------------------------------------------------------
+    def run(self, request: Request[R], context: JobContext = QUIET) -> R:
+        """`request.execute`, as the window's worker runs it: a short job (one image) with
+        torch's CPU kernels on one thread, a long job (batches) on all of them; see
+        `intra_op_threads` for the measurements behind it."""
+        with intra_op_threads(None if request.long else 1):
+            return request.execute(self, context)
+
+    def in_background(self, work: Callable[..., T], *args: object) -> Future[T]:
+        """`work(*args)` on the session's helper thread, beside the job's forward pass.
+
+        For plain-data work that needs no model (drawing a captured layer, the lab's
+        picture): it runs while the forward goes on, on the core the forward leaves free.
+        """
+        if self._helper is None:
+            self._helper = ThreadPoolExecutor(1, thread_name_prefix="cnnviz-helper")
+        return self._helper.submit(work, *args)
 
     # --- the model ------------------------------------------------------------------
     def engine_for(self, key: ModelKey, context: JobContext = QUIET) -> Engine:
@@ -112,7 +139,13 @@ class Session:
             self._key = key
         return self.engine
 
+    def loaded(self, key: ModelKey) -> Engine | None:
+        """The engine if `key`'s model is the one loaded, else None (nothing is loaded)."""
+        engine = self.engine
+        return engine if engine is not None and key == self._key else None
+
     def _forget_model(self) -> None:
+        self._tensors.clear()
         self._baselines.clear()
         self._inputs.clear()
         self._forwards.clear()
@@ -196,6 +229,18 @@ class Session:
             self._inputs.put(key, cached)
         return cached
 
+    def model_tensor(
+        self, engine: Engine, source: ImageSource, augment: AugmentSettings | None
+    ) -> torch.Tensor:
+        """`model_input` preprocessed for `engine`: the (3, H, W) tensor it is fed (cached:
+        a receptive field traced on the shown input preprocesses nothing again)."""
+        key = (engine.preprocess, source, augment)
+        cached = self._tensors.get(key)
+        if cached is None:
+            image = self.model_input(source, augment).image
+            cached = self._tensors.put(key, engine.to_tensor(image))
+        return cached
+
     # --- forward passes ---------------------------------------------------------------
     def baseline(self, engine: Engine, source: ImageSource, topk: int = 5) -> Prediction:
         """The un-augmented prediction of `source` (cached per model)."""
@@ -214,11 +259,13 @@ class Session:
         topk: int = 5,
         layer: str | None = None,
         conv_input: bool = False,
+        on_captured: OnCaptured | None = None,
     ) -> tuple[Prediction, LayerForward | None]:
         """One forward pass for the image (through the lab), capturing `layer` in it.
 
         The last two are cached: a montage or panel setting that changes nothing the model
         sees costs no forward pass. Without the lab, the baseline cache serves too.
+        `on_captured` hears the layer's output during the pass (not on a cached answer).
         """
         key = (source, augment, topk, layer, conv_input)
         cached = self._forwards.get(key)
@@ -228,7 +275,12 @@ class Session:
             return self.baseline(engine, source, topk), None
         model_input = self.model_input(source, augment)
         result = engine.predict_capturing(
-            model_input.image, layer, topk=topk, conv_input=conv_input
+            model_input.image,
+            layer,
+            topk=topk,
+            conv_input=conv_input,
+            on_captured=on_captured,
+            tensor=self.model_tensor(engine, source, augment),
         )
         if augment is None:
             self._baselines.put((source, topk), result[0])

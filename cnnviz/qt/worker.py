@@ -178,7 +178,7 @@ class Worker(QObject):
 
             self._session = Session()
         try:
-            result = job.request.execute(self._session, context)
+            result = self._session.run(job.request, context)
         except Exception as exc:  # noqa: BLE001 - every failure becomes a message, never a crash
             self._sigFailed.emit(job.ticket.id, Failure(_user_message(exc), type(exc)))
             return

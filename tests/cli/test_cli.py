@@ -255,7 +255,8 @@ def test_bench_json_reports_the_live_ratio_and_every_figure_with_its_spread():
     result = cnnviz("bench", "--sections", "live,montage", "--repeat", "3", "--json")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
-    assert set(report) == {"device", "ratio", "sections"} and report["device"] == "CPU"
+    assert set(report) == {"device", "ratio", "ratio_same_threads", "sections"}
+    assert report["device"] == "CPU"
     assert set(report["sections"]) == {"live", "montage"}
     progress = [line for line in result.stderr.splitlines() if line.startswith("bench: ")]
     assert [line.split(" (")[0] for line in progress] == [
@@ -271,8 +272,14 @@ def test_bench_json_reports_the_live_ratio_and_every_figure_with_its_spread():
             )
             assert isinstance(figure["noisy"], bool)
     live = report["sections"]["live"]
-    update = next(v for k, v in live.items() if "live update" in k)
+    update = live["efficientnet_lite0 live update (lab + layer explorer)"]
     assert report["ratio"] == update["ratio"] and update["ratio"] > 1  # more than a forward
+    assert any("lab only" in name for name in live)
+    # The worker's live jobs run torch on one thread; that forward is timed beside them.
+    worker_bare = next(v for k, v in live.items() if "on the worker's 1 thread" in k)
+    assert report["ratio_same_threads"] == pytest.approx(
+        update["median_ms"] / worker_bare["median_ms"], abs=2e-3
+    )
 
 
 def test_version_and_gui_size(tmp_path):

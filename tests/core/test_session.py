@@ -125,3 +125,64 @@ def test_results_hold_no_torch_tensors(samples_dir):
                 walk(v, f"{path}[{i}]")
 
     walk(result, "result")
+
+
+def test_the_layer_is_drawn_while_the_forward_goes_on_and_equals_a_view_drawn_after(
+    samples_dir,
+):
+    """The montage and statistics start on the helper thread as soon as the layer has run
+    (before the last layer), and are what a plain capture drawn afterwards gives."""
+    from cnnviz.core.engine import Engine
+    from cnnviz.core.images import load_image
+    from cnnviz.core.inspect.view import build_layer_view
+
+    session = Session()
+    cat = str(samples_dir / "cat.jpg")
+    layer = LayerSettings("features.0.conv", parts=frozenset({"maps", "stats"}))
+    spec = parse_spec("RandomHorizontalFlip(p=1.0)")
+    _analyse(session, LITE, cat, layer=LayerSettings("features.1.0.project.conv"))
+    model = session.engine.model
+    order: list[str] = []
+    drawing = session.in_background
+
+    def in_background(work, *args):
+        order.append(work.__name__)
+        return drawing(work, *args)
+
+    session.in_background = in_background  # type: ignore[method-assign]
+    last = model.classifier if hasattr(model, "classifier") else list(model.children())[-1]
+    last.register_forward_pre_hook(lambda *_: order.append("last layer"))
+    result = _analyse(session, LITE, cat, augment=AugmentSettings(spec), layer=layer)
+    assert order == ["lab_pictures", "layer_pictures", "last layer"]
+
+    # Independently: a fresh engine, the flipped photo, one capture drawn afterwards.
+    flipped = load_image(samples_dir / "cat.jpg").transpose(0)  # Image.FLIP_LEFT_RIGHT
+    reference = build_layer_view(Engine.load("efficientnet_lite0", device="cpu"), flipped, layer)
+    view = result.layer_view
+    np.testing.assert_allclose(view.activation, reference.activation, rtol=1e-5, atol=1e-5)
+    assert view.stats.mean == pytest.approx(reference.stats.mean, rel=1e-5)
+    assert view.stats.dead_channels == reference.stats.dead_channels
+    assert view.montage.image.shape == reference.montage.image.shape
+
+
+def test_short_jobs_run_torch_on_one_thread_and_long_jobs_on_all(samples_dir):
+    import torch
+
+    from cnnviz.core.requests import Request
+
+    seen: list[int] = []
+
+    class Probe(Request[int]):
+        def execute(self, session, context):
+            seen.append(torch.get_num_threads())
+            return 0
+
+    class LongProbe(Probe):
+        long = True
+
+    before = torch.get_num_threads()
+    session = Session()
+    session.run(Probe())
+    session.run(LongProbe())
+    assert seen == [1, before]
+    assert torch.get_num_threads() == before  # put back after each job

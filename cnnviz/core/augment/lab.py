@@ -142,26 +142,43 @@ def compare(prediction: Prediction, baseline: Prediction) -> tuple[tuple[LabRow,
     return rows, flipped, kl_divergence(before, prediction.probabilities)
 
 
+@dataclass(frozen=True, eq=False)
+class LabPictures:
+    """What the lab shows of an augmented image and its pipeline, whatever the model says."""
+
+    augmented_image: np.ndarray
+    spec_text: str
+    python_code: str
+
+
+def lab_pictures(augmented: AugmentOutcome, spec: AugmentSpec) -> LabPictures:
+    """The augmented image at display size and the pipeline as text and as Python (the
+    analysis makes them on the session's helper thread, beside the forward pass)."""
+    return LabPictures(_display(augmented.image), format_spec(spec), to_python(spec))
+
+
 def lab_outcome(
     prediction: Prediction,
     baseline: Prediction,
     augmented: AugmentOutcome,
     spec: AugmentSpec,
     seed: int,
+    pictures: LabPictures | None = None,
 ) -> LabOutcome:
     """The lab's view of one augmented prediction beside the un-augmented baseline."""
     rows, flipped, kl = compare(prediction, baseline)
+    shown = pictures if pictures is not None else lab_pictures(augmented, spec)
     return LabOutcome(
         prediction=prediction,
         baseline=baseline,
         rows=rows,
         top1_flipped=flipped,
         kl_divergence=kl,
-        augmented_image=_display(augmented.image),
+        augmented_image=shown.augmented_image,
         augmented_size=(int(augmented.image.shape[-2]), int(augmented.image.shape[-1])),
         mix_weights=augmented.mix_weights,
-        spec_text=format_spec(spec),
-        python_code=to_python(spec),
+        spec_text=shown.spec_text,
+        python_code=shown.python_code,
         seed=int(seed),
         steps=augmented.steps,
     )

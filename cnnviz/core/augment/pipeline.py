@@ -4,12 +4,12 @@ The lab augments the ORIGINAL image (uint8, C×H×W); the model's own preprocess
 afterwards, in the engine.
 
 Reproducibility: v2 transforms draw from torch's global RNG. Each transform runs inside
-``torch.random.fork_rng`` seeded from (seed, transform name, how many transforms of that
-name came before it), so toggling one transform never changes another's draw, and the
+``seeded_rng`` (cnnviz.core.rng) seeded from (seed, transform name, how many transforms of
+that name came before it), so toggling one transform never changes another's draw, and the
 global RNG is left as it was. The GUI's "fixed" mode keeps the seed; "re-roll" picks a
 new one. Python's ``random`` is seeded (and restored) as well, though torchvision
-0.29's v2 transforms do not use it. fork_rng is process-wide: run augmentations on one
-thread at a time if results must be reproducible.
+0.29's v2 transforms do not use it. The generators are process-wide; seeded_rng's lock
+lets one thread at a time use them.
 
 Text specs, the catalogue and :class:`SpecError` live in ``spec`` and ``catalog``, which need
 no torch (the Qt panels use them).
@@ -18,10 +18,7 @@ no torch (the Qt panels use them).
 from __future__ import annotations
 
 import hashlib
-import random
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -33,6 +30,7 @@ from torchvision.transforms.v2 import functional as F
 from cnnviz.core.augment.catalog import TORCHVISION_DEFAULTS, catalog_entry
 from cnnviz.core.augment.spec import AugmentSpec, SpecError, TransformCall, format_call
 from cnnviz.core.images import MAX_ASPECT_RATIO
+from cnnviz.core.rng import seeded_rng
 
 ImageInput = PILImage.Image | torch.Tensor
 
@@ -54,18 +52,6 @@ def transform_seed(seed: int, name: str, occurrence: int) -> int:
     """The RNG seed of the `occurrence`-th (0-based) transform called `name` in a pipeline."""
     digest = hashlib.sha256(f"{int(seed)}/{name}/{occurrence}".encode()).digest()
     return int.from_bytes(digest[:8], "little") & (2**63 - 1)
-
-
-@contextmanager
-def _seeded(seed: int) -> Iterator[None]:
-    py_state = random.getstate()
-    try:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            random.seed(seed)
-            yield
-    finally:
-        random.setstate(py_state)
 
 
 def to_uint8_image(image: ImageInput) -> tv_tensors.Image:
@@ -194,7 +180,7 @@ class AugmentPipeline:
             second = mix_with if mixing else None
             step = format_call(call)
             try:
-                with _seeded(t_seed):
+                with seeded_rng(t_seed, accelerators=False):
                     if second is not None:
                         x, lam = _mix(transform, x, second)
                         wa, wb = weights or (1.0, 0.0)

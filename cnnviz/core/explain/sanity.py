@@ -31,6 +31,7 @@ from cnnviz.core.explain.methods import (
     model_input,
 )
 from cnnviz.core.inspect.layers import hooked_forward
+from cnnviz.core.rng import seeded_rng
 
 ProgressCallback = Callable[[int, int], None]
 CancelCheck = Callable[[], bool]
@@ -91,8 +92,7 @@ def _block_of(name: str, modules: dict[str, nn.Module]) -> str:
 
 def reinitialise(modules: list[nn.Module], seed: int) -> None:
     """Reset each module's own parameters (and buffers) with torch's RNG seeded to `seed`."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with seeded_rng(seed):
         for module in modules:
             reset = getattr(module, "reset_parameters", None)
             if callable(reset):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from types import TracebackType
 
 import torch
@@ -30,10 +30,18 @@ class ActivationCapture:
 
     Outputs are detached clones, because torchvision's ReLUs run in place and would
     otherwise overwrite what was captured. A module that runs several times in one
-    forward (a shared activation, say) gets one entry per call, in call order.
+    forward (a shared activation, say) gets one entry per call, in call order, and each
+    is handed to `on_captured` (if given) as it is recorded.
     """
 
-    def __init__(self, model: nn.Module, layer_names: Iterable[str]) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        layer_names: Iterable[str],
+        *,
+        on_captured: Callable[[torch.Tensor], None] | None = None,
+    ) -> None:
+        self._on_captured = on_captured
         self._targets: dict[str, nn.Module] = {}
         for name in layer_names:
             module = find_module(model, name)
@@ -61,7 +69,10 @@ class ActivationCapture:
     def _recorder(self, name: str):
         def hook(_module: nn.Module, _inputs: tuple, output: object) -> None:
             if isinstance(output, torch.Tensor):
-                self.outputs[name].append(output.detach().clone())
+                captured = output.detach().clone()
+                self.outputs[name].append(captured)
+                if self._on_captured is not None:
+                    self._on_captured(captured)
 
         return hook
 

@@ -183,21 +183,25 @@ def build_layer_view(
     return layer_view_from(engine.model, name, seen, settings)
 
 
-def layer_view_from(
-    model: nn.Module,
-    name: str,
-    seen: LayerForward,
-    settings: LayerSettings,
-    kernels: Callable[[str], tuple[KernelGrid, np.ndarray | None]] | None = None,
-) -> LayerView:
-    """Describe layer `name` from a forward pass that captured it; no forward of its own.
+@dataclass(frozen=True, eq=False)
+class LayerPictures:
+    """What is drawn from a layer's output alone: its maps, montage and statistics."""
 
-    Only the parts in `settings.parts` are computed (hidden panels cost nothing). For a
-    Conv2d with the filters shown, `kernels(name)` gives its kernel views (the session's
-    cache); by default they are computed from the weights.
+    activation: np.ndarray
+    maps: np.ndarray
+    montage: Montage | None
+    stats: LayerStats | None
+    timings_ms: dict[str, float]
+
+
+def layer_pictures(output: torch.Tensor, settings: LayerSettings) -> LayerPictures:
+    """The montage and statistics of one captured output (the parts `settings` asks for).
+
+    Needs no model: the analysis runs it on the session's helper thread while the forward
+    pass that captured `output` goes on.
     """
     timings: dict[str, float] = {}
-    start = clock = time.perf_counter()
+    clock = time.perf_counter()
 
     def lap(what: str) -> None:
         nonlocal clock
@@ -205,7 +209,6 @@ def layer_view_from(
         timings[what] = (now - clock) * 1000
         clock = now
 
-    output = seen.output
     activation = output.detach().to("cpu", torch.float32).numpy()
     if activation.ndim > 1 and activation.shape[0] == 1:
         activation = activation[0]
@@ -216,6 +219,36 @@ def layer_view_from(
     lap("montage")
     stats = activation_stats(maps) if "stats" in settings.parts else None
     lap("stats")
+    return LayerPictures(activation, maps, montage, stats, timings)
+
+
+def layer_view_from(
+    model: nn.Module,
+    name: str,
+    seen: LayerForward,
+    settings: LayerSettings,
+    kernels: Callable[[str], tuple[KernelGrid, np.ndarray | None]] | None = None,
+    pictures: LayerPictures | None = None,
+) -> LayerView:
+    """Describe layer `name` from a forward pass that captured it; no forward of its own.
+
+    Only the parts in `settings.parts` are computed (hidden panels cost nothing). For a
+    Conv2d with the filters shown, `kernels(name)` gives its kernel views (the session's
+    cache); by default they are computed from the weights. `pictures` are the output's
+    montage and statistics if they were drawn already (during the forward pass).
+    """
+    output = seen.output
+    if pictures is None:
+        pictures = layer_pictures(output, settings)
+    timings = dict(pictures.timings_ms)
+    clock = start = time.perf_counter()
+
+    def lap(what: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[what] = (now - clock) * 1000
+        clock = now
+
     module = find_module(model, name)
     report = bn = None
     kernels_grid = patches = None
@@ -230,16 +263,17 @@ def layer_view_from(
         lap("im2col")
     elif isinstance(module, nn.modules.batchnorm._BatchNorm):
         bn = batchnorm_params(module)
-    timings["total"] = (time.perf_counter() - start) * 1000
+    # The pictures' own time counts, wherever (and whenever) they were drawn.
+    timings["total"] = (time.perf_counter() - start) * 1000 + sum(pictures.timings_ms.values())
     return LayerView(
         layer=name,
         normalise=settings.normalise,
         order=settings.order,
         parts=settings.parts,
-        activation=activation,
-        maps=maps,
-        montage=montage,
-        stats=stats,
+        activation=pictures.activation,
+        maps=pictures.maps,
+        montage=pictures.montage,
+        stats=pictures.stats,
         description=_describe(model, name, output),
         input_shape=seen.input_size,
         kernels=kernels_grid,
@@ -281,8 +315,7 @@ class ReceptiveFieldRequest(Request[ReceptiveFieldOutcome]):
     def execute(self, session: Session, context: JobContext) -> ReceptiveFieldOutcome:
         """Trace the unit's receptive field on the analysis' (cached) model input."""
         engine = session.engine_for(self.model, context)
-        model_image = session.model_input(self.image, self.augment).image
-        x = engine.to_tensor(model_image).unsqueeze(0).to(engine.device)
+        x = session.model_tensor(engine, self.image, self.augment).unsqueeze(0).to(engine.device)
         box = receptive_field(engine.model, x, self.layer, self.channel, self.row, self.col)
         return ReceptiveFieldOutcome(
             self.layer,

@@ -24,6 +24,7 @@ from torchvision.ops import StochasticDepth
 from cnnviz.core.engine import Engine
 from cnnviz.core.errors import UserError
 from cnnviz.core.inspect.capture import find_module
+from cnnviz.core.rng import seeded_rng
 
 Progress = Callable[[int, int], None]
 Cancelled = Callable[[], bool]
@@ -135,8 +136,7 @@ def train_vs_eval(
     rows: list[np.ndarray] = []
     changed = 0
     stopped = False
-    with torch.random.fork_rng(devices=[]), torch.no_grad():
-        torch.manual_seed(seed)
+    with seeded_rng(seed), torch.no_grad():
         while len(rows) < passes:
             if cancelled is not None and cancelled():
                 stopped = True
@@ -226,8 +226,7 @@ def dropout_at(
 
     handles = [target.register_forward_pre_hook(pre), target.register_forward_hook(post)]
     try:
-        with torch.random.fork_rng(devices=[]), torch.no_grad():
-            torch.manual_seed(seed)
+        with seeded_rng(seed), torch.no_grad():
             model(x)
             after = torch.get_rng_state()
             torch.set_rng_state(seen["state"])

@@ -23,6 +23,7 @@ from torch import nn
 from cnnviz.core.engine import Engine
 from cnnviz.core.errors import UserError
 from cnnviz.core.images import ImageLoadError, load_image
+from cnnviz.core.rng import seeded_rng
 from cnnviz.core.zoo.head import LinearHead, last_linear, save_head
 
 Progress = Callable[[int, int], None]
@@ -208,8 +209,7 @@ def train_head(
     train = torch.from_numpy(~held)
     if not bool(train.any()):
         raise FineTuneError("no training images are left after the hold-out split")
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with seeded_rng(seed):
         head = nn.Linear(x.shape[1], len(classes))
     optimiser = torch.optim.Adam(head.parameters(), lr=lr, weight_decay=weight_decay)
     losses: list[float] = []

@@ -26,6 +26,7 @@ from torchvision.transforms import v2
 
 from cnnviz.core.augment.pipeline import AugmentPipeline, ImageInput, build_pipeline
 from cnnviz.core.augment.spec import AugmentSpec
+from cnnviz.core.rng import seeded_rng
 
 POLICY_NAMES = frozenset({"AutoAugment", "RandAugment", "TrivialAugmentWide", "AugMix"})
 
@@ -161,8 +162,7 @@ def draw(transform: v2.Transform, image: Any, *, seed: int | None = None) -> tup
         if seed is None:
             out = transform(image)
         else:
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(seed)
+            with seeded_rng(seed):
                 out = transform(image)
     return out, rec.draw()
 

@@ -18,6 +18,7 @@ from torch import nn
 from cnnviz.core.engine import Engine
 from cnnviz.core.errors import UserError
 from cnnviz.core.inspect.capture import ActivationCapture, find_module
+from cnnviz.core.rng import seeded_rng
 
 MAX_CHANNELS = 16
 
@@ -54,8 +55,7 @@ def conv2d_layers(model: nn.Module) -> list[str]:
 
 def random_model(engine: Engine, seed: int) -> nn.Module:
     """The engine's architecture with its default random initialisation under `seed`."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with seeded_rng(seed):
         model = engine.spec.builder()
     return model.eval().to(engine.device)
 
