@@ -242,9 +242,11 @@ def bench_montage(device: str | None, repeat: int) -> list[Figure]:
 
 
 def bench_explain(device: str | None, repeat: int) -> list[Figure]:
-    """Grad-CAM, Grad-CAM++ and saliency on the default model's last conv block, and the
-    `grad-cam` package's GradCAM on the same input when it is installed."""
-    from cnnviz.cli.bench_explain import _gradcam_package
+    """Every explanation method on the default model with its default options (the CAMs at
+    the last conv block), and the `grad-cam` package's GradCAM on the same input when it is
+    installed. The many-pass methods (SmoothGrad, integrated gradients, occlusion) take
+    seconds, so they get at most `HEAVY_REPEAT` rounds, with a bare forward in each."""
+    from cnnviz.cli.bench_explain import HEAVY_REPEAT, gradcam_package
     from cnnviz.core.engine import Engine
     from cnnviz.core.explain.cam import default_cam_layer
     from cnnviz.core.explain.methods import explain
@@ -259,12 +261,17 @@ def bench_explain(device: str | None, repeat: int) -> list[Figure]:
         (f"{DEFAULT_ARCH} {method}", lambda m=method: explain(engine, x[0], m, target_class=target))
         for method in ("gradcam", "gradcam++", "saliency")
     ]
-    package = _gradcam_package(engine, x, default_cam_layer(engine.model, x), target)
+    heavy: list[tuple[str, Callable[[], object]]] = [
+        (f"{DEFAULT_ARCH} {method}", lambda m=method: explain(engine, x[0], m, target_class=target))
+        for method in ("smoothgrad", "ig", "occlusion")
+    ]
+    package = gradcam_package(engine, x, default_cam_layer(engine.model, x), target)
     if package is not None:
         run, close = package
         named.append(("grad-cam package GradCAM (same layer and class)", run))
     try:
-        return interleaved(engine, named, repeat)
+        cheap = interleaved(engine, named, repeat)
+        return cheap + interleaved(engine, heavy, min(repeat, HEAVY_REPEAT))[1:]
     finally:
         if package is not None:
             close()

@@ -23,7 +23,7 @@ class _Defaults:
     patch = 32
     stride = 16
     fill = "mean"
-    batch_size = 16
+    batch_size = 8
 
 
 def add_explain_command(subparsers: Any) -> None:
@@ -216,7 +216,7 @@ def _summary(args: argparse.Namespace, result) -> str:
     if result.completeness_error is not None:
         lines.append(
             f"  completeness: Σ attributions off f(x)-f(baseline) by "
-            f"{result.completeness_error:.2%}"
+            f"{result.completeness_error:.2%} after {result.ig_evaluations} gradient evaluations"
         )
     if args.out:
         lines.append(f"  overlay -> {args.out}")

@@ -16,6 +16,8 @@ from torchvision.transforms.functional import pil_to_tensor
 from cnnviz.cli import build_parser, main
 from cnnviz.cli.explain import _Defaults
 from cnnviz.core.explain import ExplainOptions, explain
+from cnnviz.core.explain.methods import model_input
+from cnnviz.core.images import load_image
 
 KEYS = {"image", "arch", "method", "layer", "class", "map_shape", "weights"}
 
@@ -92,6 +94,26 @@ def test_pixel_method_npy_is_at_model_input_size(capsys, cat_path, tmp_path):
     record = json.loads(out)
     assert code == 0 and record["layer"] is None and record["class"]["index"] == 285
     assert record["map_shape"] == [224, 224] and np.load(npy).shape == (224, 224)
+
+
+def test_ig_summary_reports_completeness_against_the_plain_logits(
+    capsys, cat_path, tmp_path, lite_engine
+):
+    npy = tmp_path / "ig.npy"
+    code, out, _ = run(capsys, cat_path, "--method", "ig", "--steps", "8", "--npy", str(npy))
+    assert code == 0
+    line = next(t for t in out.splitlines() if "completeness" in t)
+    error = float(line.split(" by ")[1].split("%")[0]) / 100
+    evaluations = int(line.split(" after ")[1].split()[0])
+    assert 8 <= evaluations <= 32
+    # The same error computed here: the map's sum against a plain forward's logit gap.
+    x = model_input(lite_engine, load_image(cat_path))
+    with torch.inference_mode():
+        logits = lite_engine.model(torch.cat([x, torch.full_like(x, -1.0)]))  # photo, black
+    target = int(logits[0].argmax())
+    gap = float(logits[0, target] - logits[1, target])
+    total = float(np.load(npy).astype(np.float64).sum())
+    assert error == pytest.approx(abs(total - gap) / abs(gap), abs=1e-4)
 
 
 def test_augment_explains_the_augmented_image(capsys, cat_path, tmp_path, lite_engine):

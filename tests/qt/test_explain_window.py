@@ -140,6 +140,11 @@ def test_grid_contrast_and_sanity_check_through_the_widgets(qtbot, window, lite_
         "smoothgrad",
         "ig",
     ]
+    ig = grid.explanations[4]
+    assert (
+        f"within {ig.completeness_error:.1%} ({ig.ig_evaluations} gradient evaluations)"
+        in panel.status.text()
+    )
 
     panel.set_mode("contrast")
     panel.set_target("tiger cat")

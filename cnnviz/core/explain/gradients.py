@@ -3,11 +3,16 @@
 Own implementations rather than Captum's. Measured interleaved on this project's 2-core
 CPU, as multiples of a bare forward, Lite0 / ResNet-50 (Captum 0.9.0 in brackets):
 saliency 2.3 / 2.3 (2.2 / 2.4), SmoothGrad with 16 samples 31 / 29 (40 / 32), integrated
-gradients with 32 steps 89 / 80 (76 / 67; ours uniform 91 / 66, the adaptive probe costs
-about 14 forwards), occlusion 32/16 155 / 136 (148 / 145): the same batched forward +
-backward, so no speed to gain. Ours check `cancelled()` and report progress between
-batches, which Captum cannot, place the integration steps adaptively, and keep Captum out
-of the runtime dependencies; Captum serves as a test reference.
+gradients with 32 steps and no refinement 89 / 87 (76 / 67), occlusion 32/16 155 / 136
+(148 / 145): the same batched forward + backward, so no speed to gain. Ours check
+`cancelled()` and report progress between batches, which Captum cannot, place the
+integration steps where a forward-only probe sees the score change, and refine them until
+the attributions are complete; Captum serves as a test reference.
+
+Integrated gradients on the trained Lite0 (cat photo, 224 pixels, 32 steps): the probe-placed
+steps alone leave the completeness error at 6.8 %; refining to 0.5 % spends 114 gradient
+evaluations, 305× a bare forward. ResNet-50 on random weights has a smooth path: 0.09 %
+after the 32 steps, 88×.
 """
 
 from __future__ import annotations
@@ -21,6 +26,9 @@ import torch
 from torch import nn
 from torchvision.transforms.v2 import functional as F
 
+# The probe's intervals, each holding its weighted gradient sum (3, H, W): 64 of them are
+# 38 MB for a 224-pixel input.
+MAX_INTERVALS = 64
 ProgressCallback = Callable[[int, int], None]
 CancelCheck = Callable[[], bool]
 
@@ -147,12 +155,6 @@ def blurred(x: torch.Tensor, sigma: float) -> torch.Tensor:
     return F.gaussian_blur(x, [kernel, kernel], [sigma, sigma])
 
 
-def riemann_midpoints(steps: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Path positions and weights of the midpoint rule on [0, 1] with `steps` intervals."""
-    alphas = (torch.arange(steps, dtype=torch.float64) + 0.5) / steps
-    return alphas, torch.full((steps,), 1.0 / steps, dtype=torch.float64)
-
-
 @dataclass(frozen=True)
 class IntegratedGradients:
     """Attributions (3, H, W) and the completeness check of one integrated-gradients run."""
@@ -160,6 +162,8 @@ class IntegratedGradients:
     attributions: np.ndarray
     score_gap: float  # f(x) - f(baseline), the logit difference the attributions should sum to
     cancelled: bool
+    evaluations: int  # gradient evaluations spent, refinement included
+    tolerance: float | None = None  # the completeness error refinement aimed for (None: none)
 
     @property
     def completeness_error(self) -> float:
@@ -167,16 +171,15 @@ class IntegratedGradients:
         total = float(self.attributions.astype(np.float64).sum())
         return abs(total - self.score_gap) / max(abs(self.score_gap), 1e-12)
 
+    @property
+    def within_tolerance(self) -> bool:
+        """Whether the run reached its completeness target (a run without one never does)."""
+        return self.tolerance is not None and self.completeness_error <= self.tolerance
 
-def adaptive_midpoints(
-    edges: np.ndarray, scores: np.ndarray, steps: int
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Path positions and weights for `steps` gradient evaluations over the probe intervals
-    [edges[j], edges[j+1]] whose scores at the edges are `scores`.
 
-    Each interval gets at least one step; the rest go where the score changes most
-    (largest remainders), and each interval is integrated with the midpoint rule.
-    """
+def adaptive_counts(edges: np.ndarray, scores: np.ndarray, steps: int) -> np.ndarray:
+    """How many of `steps` gradient evaluations each probe interval [edges[j], edges[j+1]]
+    gets: at least one each, the rest where the score changes most (largest remainders)."""
     intervals = len(edges) - 1
     change = np.abs(np.diff(np.asarray(scores, dtype=np.float64)))
     share = change / change.sum() if change.sum() > 0 else np.full(intervals, 1.0 / intervals)
@@ -184,10 +187,7 @@ def adaptive_midpoints(
     counts = 1 + np.floor(wanted).astype(np.int64)
     leftover = steps - int(counts.sum())
     counts[np.argsort(-(wanted - np.floor(wanted)), kind="stable")[:leftover]] += 1
-    widths = np.diff(edges)
-    alphas = [edges[j] + (np.arange(n) + 0.5) * widths[j] / n for j, n in enumerate(counts)]
-    weights = [np.full(n, widths[j] / n) for j, n in enumerate(counts)]
-    return torch.from_numpy(np.concatenate(alphas)), torch.from_numpy(np.concatenate(weights))
+    return counts
 
 
 def _scores_at(
@@ -207,8 +207,8 @@ def probe_path(
     Trained networks often change their score within a few percent of the path (a black
     baseline "switches on" the image's features there), which a uniform grid of 64 steps
     integrates badly (completeness off by 17-60 % on the trained Lite0, 2-17 % with Captum's
-    Gauss-Legendre; 1-9 % with these steps). Forward passes (no backward) split the
-    intervals with the largest score change, eight at a time, until `probes` are spent.
+    Gauss-Legendre). Forward passes (no backward) split the intervals with the largest score
+    change, eight at a time, until `probes` are spent.
     """
     start = min(8, probes)
     edges = np.linspace(0.0, 1.0, start + 1)
@@ -228,6 +228,83 @@ def probe_path(
     return edges, scores
 
 
+class _PathQuadrature:
+    """The midpoint rule on each interval of a probed path, kept per interval so that an
+    interval can be re-integrated with more points.
+
+    Per interval j it holds the weighted gradient sum G_j (3, H, W) and the scalar estimate
+    Σ w·(g·δ) of the score change over it, whose true value s_{j+1} - s_j the probe already
+    knows: the error of every interval is measured, not guessed.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        x: torch.Tensor,
+        baseline: torch.Tensor,
+        target: int,
+        edges: np.ndarray,
+        batch_size: int,
+    ) -> None:
+        self.model, self.target, self.batch_size = model, target, max(1, batch_size)
+        self.baseline, self.delta = baseline, x - baseline
+        self.edges = edges
+        intervals = len(edges) - 1
+        self.counts = np.zeros(intervals, dtype=np.int64)
+        self.sums = torch.zeros((intervals, *x.shape[1:]), dtype=x.dtype, device=x.device)
+        self.estimates = np.zeros(intervals)
+
+    def midpoints(self, j: int, count: int) -> np.ndarray:
+        """The `count` midpoint-rule positions on interval j."""
+        width = self.edges[j + 1] - self.edges[j]
+        return self.edges[j] + (np.arange(count) + 0.5) * width / count
+
+    def add(
+        self,
+        points: list[tuple[int, np.ndarray, int]],
+        done: int,
+        total: int,
+        progress: ProgressCallback | None,
+        cancelled: CancelCheck | None,
+    ) -> bool:
+        """Evaluate gradients at `points` [(interval, positions, that interval's new point
+        count)] and make them the intervals' new rule: an interval whose count grows from n to
+        3n keeps its n old points (they are every third midpoint of the finer rule), which
+        then weigh a third. Returns False, changing nothing, when cancelled between batches.
+        """
+        where = np.concatenate([np.full(len(p), j) for j, p, _ in points])
+        alphas = np.concatenate([p for _, p, _ in points])
+        widths = np.diff(self.edges)
+        news = np.array([dict((j, n) for j, _, n in points)[j] for j in where])
+        weights = widths[where] / news
+        sums = torch.zeros_like(self.sums)
+        estimates = np.zeros_like(self.estimates)
+        index = torch.as_tensor(where, device=self.sums.device)
+        path = torch.as_tensor(alphas, dtype=self.delta.dtype, device=self.delta.device)
+        weight = torch.as_tensor(weights, dtype=self.delta.dtype, device=self.delta.device)
+        for start in range(0, len(alphas), self.batch_size):
+            if cancelled is not None and cancelled():
+                return False
+            stop = min(len(alphas), start + self.batch_size)
+            step = path[start:stop].view(-1, 1, 1, 1)
+            grads = input_gradients(self.model, self.baseline + step * self.delta, self.target)
+            weighted = weight[start:stop].view(-1, 1, 1, 1) * grads
+            sums.index_add_(0, index[start:stop], weighted)
+            dots = (weighted.double() * self.delta.double()).sum(dim=(1, 2, 3)).cpu().numpy()
+            np.add.at(estimates, where[start:stop], dots)
+            if progress is not None:
+                progress(done + stop, total)
+        for j, _, new in points:
+            keep = self.counts[j] / new  # the old points' share of the finer rule
+            self.sums[j] = self.sums[j] * keep + sums[j]
+            self.estimates[j] = self.estimates[j] * keep + estimates[j]
+            self.counts[j] = new
+        return True
+
+    def attributions(self) -> torch.Tensor:
+        return (self.delta[0].double() * self.sums.double().sum(dim=0)).float()
+
+
 def integrated_gradients(
     model: nn.Module,
     x: torch.Tensor,
@@ -237,36 +314,57 @@ def integrated_gradients(
     steps: int,
     batch_size: int,
     adaptive: bool = True,
+    tolerance: float | None = 0.005,
+    budget: float = 4.0,
     progress: ProgressCallback | None = None,
     cancelled: CancelCheck | None = None,
 ) -> IntegratedGradients:
     """Integrated gradients (Sundararajan et al. 2017) along the straight path from
-    `baseline` to `x` with `steps` gradient evaluations.
+    `baseline` to `x` with at least `steps` gradient evaluations.
 
-    With `adaptive` (the default) a cheap forward-only probe of the path places the steps
-    (see `adaptive_midpoints`); without it, the plain midpoint rule.
+    With `adaptive` (the default) a cheap forward-only probe of the path (`steps // 2`
+    forwards) places the steps where the score changes (`adaptive_counts`), and then, while
+    the completeness error exceeds `tolerance` and fewer than `budget` × `steps` evaluations
+    are spent, the intervals whose measured error is largest are re-integrated with three
+    times the points. Tripling rather than halving reuses every old point (the midpoints of n
+    intervals are every third midpoint of 3n), and needs no new probe forward. Without
+    `adaptive`, the plain midpoint rule with exactly `steps` points (Captum's
+    "riemann_middle"). Progress totals grow when refinement adds work; a cancelled run
+    returns the last complete estimate.
     """
-    edges, scores = probe_path(model, x, baseline, target, steps // 2 if adaptive else 1)
-    if adaptive and len(edges) > 2:
-        alphas, weights = adaptive_midpoints(edges, scores, steps)
-    else:
-        alphas, weights = riemann_midpoints(steps)
-    delta = x - baseline
-    path = alphas.to(device=x.device, dtype=x.dtype).view(-1, 1, 1, 1)
-
-    def make(start: int, stop: int) -> torch.Tensor:
-        return baseline + path[start:stop] * delta
-
-    run = weighted_gradient_sum(
-        model,
-        make,
-        weights,
-        target,
-        batch_size=batch_size,
-        progress=progress,
-        cancelled=cancelled,
+    edges, scores = probe_path(
+        model, x, baseline, target, min(steps, MAX_INTERVALS) if adaptive else 1
     )
-    attributions = (delta[0].double() * run.weighted_sum.double()).float()
+    counts = adaptive_counts(edges, scores, steps) if adaptive else np.array([steps])
+    rule = _PathQuadrature(model, x, baseline, target, edges, batch_size)
+    first = [(j, rule.midpoints(j, int(n)), int(n)) for j, n in enumerate(counts)]
+    finished = rule.add(first, 0, steps, progress, cancelled)
+    spent = steps if finished else 0
+    gap = float(scores[-1] - scores[0])
+    limit = int(budget * steps)
+    while finished and adaptive and tolerance is not None:
+        errors = np.diff(scores) - rule.estimates
+        if abs(errors.sum()) <= tolerance * abs(gap):
+            break
+        picks: list[tuple[int, np.ndarray, int]] = []
+        cost = 0
+        for j in np.argsort(-np.abs(errors), kind="stable"):
+            n = int(rule.counts[j])
+            if spent + cost + 2 * n > limit:
+                continue
+            finer = rule.midpoints(int(j), 3 * n)
+            picks.append((int(j), np.delete(finer, np.arange(1, 3 * n, 3)), 3 * n))
+            cost += 2 * n
+            if cost >= rule.batch_size:
+                break
+        if not picks:
+            break
+        finished = rule.add(picks, spent, spent + cost, progress, cancelled)
+        spent += cost if finished else 0
     return IntegratedGradients(
-        attributions.cpu().numpy(), float(scores[-1] - scores[0]), run.cancelled
+        rule.attributions().cpu().numpy(),
+        gap,
+        not finished,
+        spent,
+        tolerance if adaptive else None,
     )
