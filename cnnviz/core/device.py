@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ctypes
+import functools
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -96,3 +99,31 @@ def intra_op_threads(count: int | None) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
+
+
+# glibc's mallopt parameters (malloc.h).
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_THRESHOLD = -3
+
+
+@functools.cache
+def keep_freed_memory() -> bool:
+    """Let glibc keep the memory a forward pass frees for the next one (Linux; elsewhere a
+    no-op). Returns whether the setting took.
+
+    glibc returns freed blocks to the system at once above a threshold that it adapts on
+    the main thread's heap only: on any other thread (the window's worker, the helper that
+    draws) every forward pass of Lite0 faulted in about 6,900 fresh pages, 11 ms of kernel
+    time that made a forward there 34 ms against 22 ms on the main thread (measured
+    interleaved on this project's 2-core CPU). Blocks up to 32 MiB now come from the heap and
+    up to 256 MiB of free heap stays mapped: no page faults, the same 22 ms on every thread.
+    Larger blocks (a batch's activations) are still mapped and returned one by one.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # not glibc (musl has no mallopt)
+        return False
+    return bool(mallopt(_M_MMAP_THRESHOLD, 32 * 2**20) and mallopt(_M_TRIM_THRESHOLD, 256 * 2**20))

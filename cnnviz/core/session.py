@@ -21,7 +21,7 @@ from PIL import Image
 
 from cnnviz.core.augment.pipeline import AugmentOutcome, AugmentPipeline, build_pipeline
 from cnnviz.core.augment.spec import AugmentSettings, AugmentSpec
-from cnnviz.core.device import intra_op_threads
+from cnnviz.core.device import intra_op_threads, keep_freed_memory
 from cnnviz.core.engine import Engine, Prediction
 from cnnviz.core.images import DISPLAY_MAX_SIDE, load_image
 from cnnviz.core.requests import QUIET, ImageSource, JobContext, ModelKey
@@ -87,6 +87,7 @@ class Session:
     """Caches the loaded engine and everything derived from it; answers one job at a time."""
 
     def __init__(self) -> None:
+        keep_freed_memory()  # the worker runs its forwards off the main thread
         self.engine: Engine | None = None
         self._key: ModelKey | None = None
         self._images: _Recent[ImageSource, tuple[Image.Image, np.ndarray]] = _Recent(4)
