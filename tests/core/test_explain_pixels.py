@@ -115,6 +115,18 @@ def test_integrated_gradients_completeness_lite0(lite_engine, cat, baseline, tar
     assert 64 <= result.ig_evaluations <= 4 * 64
 
 
+def test_integrated_gradients_completeness_lite0_at_full_size(lite_engine, cat):
+    # The photo as the app feeds it (224 pixels), the default black baseline.
+    result = explain(lite_engine, cat, "ig", target_class=282, options=ExplainOptions(steps=64))
+    x = model_input(lite_engine, cat)
+    gap = float(
+        logit(lite_engine, x, 282)[0]
+        - logit(lite_engine, imagenet_black(lite_engine, x.shape), 282)[0]
+    )
+    total = float(result.map.astype(np.float64).sum())
+    assert result.map.shape == (224, 224) and abs(total - gap) <= 0.01 * abs(gap)
+
+
 class SharpStep(torch.nn.Module):
     """logit 0 = c·sigmoid(k·(w·x - t)): a score that switches on in a narrow stretch of the
     path, whose integrated gradients have a closed form; counts gradient evaluations."""
