@@ -193,6 +193,8 @@ def adaptive_counts(edges: np.ndarray, scores: np.ndarray, steps: int) -> np.nda
 def _scores_at(
     model: nn.Module, x: torch.Tensor, baseline: torch.Tensor, target: int, alphas: np.ndarray
 ) -> np.ndarray:
+    if len(alphas) == 0:
+        return np.zeros(0)
     path = torch.as_tensor(alphas, dtype=x.dtype, device=x.device).view(-1, 1, 1, 1)
     with torch.inference_mode():
         logits = model(baseline + path * (x - baseline))
@@ -272,13 +274,14 @@ class _PathQuadrature:
         3n keeps its n old points (they are every third midpoint of the finer rule), which
         then weigh a third. Returns False, changing nothing, when cancelled between batches.
         """
-        where = np.concatenate([np.full(len(p), j) for j, p, _ in points])
+        # Each point's place in `points`, so that only the refined intervals get new sums.
+        where = np.concatenate([np.full(len(p), i) for i, (_, p, _) in enumerate(points)])
         alphas = np.concatenate([p for _, p, _ in points])
         widths = np.diff(self.edges)
-        news = np.array([dict((j, n) for j, _, n in points)[j] for j in where])
-        weights = widths[where] / news
-        sums = torch.zeros_like(self.sums)
-        estimates = np.zeros_like(self.estimates)
+        weights = np.concatenate([np.full(len(p), widths[j] / n) for j, p, n in points])
+        sums = torch.zeros((len(points), *self.sums.shape[1:]), dtype=self.sums.dtype)
+        sums = sums.to(self.sums.device)
+        estimates = np.zeros(len(points))
         index = torch.as_tensor(where, device=self.sums.device)
         path = torch.as_tensor(alphas, dtype=self.delta.dtype, device=self.delta.device)
         weight = torch.as_tensor(weights, dtype=self.delta.dtype, device=self.delta.device)
@@ -294,10 +297,10 @@ class _PathQuadrature:
             np.add.at(estimates, where[start:stop], dots)
             if progress is not None:
                 progress(done + stop, total)
-        for j, _, new in points:
+        for i, (j, _, new) in enumerate(points):
             keep = self.counts[j] / new  # the old points' share of the finer rule
-            self.sums[j] = self.sums[j] * keep + sums[j]
-            self.estimates[j] = self.estimates[j] * keep + estimates[j]
+            self.sums[j] = self.sums[j] * keep + sums[i]
+            self.estimates[j] = self.estimates[j] * keep + estimates[i]
             self.counts[j] = new
         return True
 
@@ -322,13 +325,13 @@ def integrated_gradients(
     """Integrated gradients (Sundararajan et al. 2017) along the straight path from
     `baseline` to `x` with at least `steps` gradient evaluations.
 
-    With `adaptive` (the default) a cheap forward-only probe of the path (`steps // 2`
-    forwards) places the steps where the score changes (`adaptive_counts`), and then, while
-    the completeness error exceeds `tolerance` and fewer than `budget` × `steps` evaluations
-    are spent, the intervals whose measured error is largest are re-integrated with three
-    times the points. Tripling rather than halving reuses every old point (the midpoints of n
-    intervals are every third midpoint of 3n), and needs no new probe forward. Without
-    `adaptive`, the plain midpoint rule with exactly `steps` points (Captum's
+    With `adaptive` (the default) a cheap forward-only probe of the path (`steps` forwards,
+    at most `MAX_INTERVALS`) places the steps where the score changes (`adaptive_counts`).
+    Then, while the completeness error exceeds `tolerance` and fewer than `budget` × `steps`
+    evaluations are spent, the intervals whose measured error is largest are re-integrated
+    with three times the points. Tripling rather than halving reuses every old point (the
+    midpoints of n intervals are every third midpoint of 3n) and needs no new probe forward.
+    Without `adaptive`, the plain midpoint rule with exactly `steps` points (Captum's
     "riemann_middle"). Progress totals grow when refinement adds work; a cancelled run
     returns the last complete estimate.
     """
