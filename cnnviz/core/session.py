@@ -140,11 +140,6 @@ class Session:
             self._key = key
         return self.engine
 
-    def loaded(self, key: ModelKey) -> Engine | None:
-        """The engine if `key`'s model is the one loaded, else None (nothing is loaded)."""
-        engine = self.engine
-        return engine if engine is not None and key == self._key else None
-
     def _forget_model(self) -> None:
         self._tensors.clear()
         self._baselines.clear()
