@@ -214,3 +214,15 @@ def test_the_cam_layer_is_chosen_in_the_panel(qtbot, window, lite_engine, cat):
     expected = explain(lite_engine, cat, "gradcam", layer="features.5")
     assert expected.map.shape == (14, 14)  # features.5 is at stride 16, the default at 32
     np.testing.assert_allclose(panel.single.heat, expected.upsampled, atol=1e-5)
+
+
+def test_every_explain_mode_fits_a_1024_pixel_projector_in_presentation(qtbot, window):
+    panel = install_explain(window).panel
+    window.set_presentation(True)
+    try:
+        for mode in ("single", "grid", "contrast", "occluder", "sanity"):
+            panel.set_mode(mode)
+            QApplication.processEvents()
+            assert window.minimumSizeHint().width() <= 1024, mode
+    finally:
+        window.set_presentation(False)

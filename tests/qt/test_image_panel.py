@@ -98,3 +98,19 @@ def test_top5_value_labels_are_moved_not_remade(qtbot):
     panel.show_rows([Row(1, "a", 0.9)])
     assert _bar_labels(panel) == ["90.0%"]
     assert panel._texts[0].pos().x() == pytest.approx(0.89)
+
+
+def test_a_long_title_does_not_push_the_picture_out_of_a_narrow_view(qtbot, photo):
+    view = ImageView("Augmented image, a title wider than the view")
+    qtbot.addWidget(view)
+    view.setMinimumSize(100, 100)
+    view.resize(120, 380)
+    view.show()
+    qtbot.waitExposed(view)
+    view.set_image(photo)
+    qtbot.waitUntil(lambda: view.view.width() <= view.width())
+    # The whole picture is within the visible range of the view box.
+    (x0, x1), (y0, y1) = view.view.viewRange()
+    assert x0 <= 0 and x1 >= photo.shape[1] and y0 <= 0 and y1 >= photo.shape[0]
+    corner = view.view.mapViewToScene(QPointF(photo.shape[1], photo.shape[0]))
+    assert view.mapFromScene(corner).x() <= view.width()

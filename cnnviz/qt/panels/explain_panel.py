@@ -444,17 +444,19 @@ class ExplainPanel(QWidget):
         page = QWidget()
         column = QVBoxLayout(page)
         column.setContentsMargins(0, 0, 0, 0)
-        row = QHBoxLayout()
+        # Two rows of three: in one row, the six at presentation size made the window
+        # wider than a 1024-pixel projector.
+        checks = QGridLayout()
         self.grid_checks: dict[str, QCheckBox] = {}
-        for name, title in METHODS:
+        for i, (name, title) in enumerate(METHODS):
             check = QCheckBox(SHORT_TITLES[name])
             check.setToolTip(title)
             check.setChecked(name in GRID_DEFAULT)
             check.toggled.connect(lambda _on: self.sigChanged.emit())
             self.grid_checks[name] = check
-            row.addWidget(check)
-        row.addStretch(1)
-        column.addLayout(row)
+            checks.addWidget(check, i // 3, i % 3)
+        checks.setColumnStretch(3, 1)
+        column.addLayout(checks)
         self.grid_tiles = Tiles()
         column.addWidget(self.grid_tiles, 1)
         return page

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
+from PySide6.QtCore import QSizeF, Qt
 from PySide6.QtWidgets import QWidget
 
 from cnnviz.qt.theme import NORMAL, Theme
@@ -55,13 +56,38 @@ class PictureItem(pg.ImageItem):
         self._lastDownsample = (xds, yds)
 
 
+class TitleItem(pg.LabelItem):
+    """A title that may be narrower than its text.
+
+    pyqtgraph's LabelItem makes itself at least as wide as its text, which widened the
+    layout past a narrow view (the lab's picture column at 1024 pixels) and cut the picture
+    off at the side; a long title is cut at its end instead.
+    """
+
+    def updateMin(self) -> None:  # noqa: N802 - pyqtgraph's name
+        super().updateMin()
+        self.setMinimumWidth(0)
+
+    def resizeEvent(self, ev: object) -> None:  # noqa: N802 - Qt override
+        # Centred while it fits; cut at the end, not at both sides, when it does not.
+        self.setAttr("justify", "left" if self.itemRect().width() > self.width() else "center")
+        super().resizeEvent(ev)
+
+    def sizeHint(self, hint: Qt.SizeHint, constraint: QSizeF) -> QSizeF:  # noqa: N802
+        size = super().sizeHint(hint, constraint)
+        if hint == Qt.SizeHint.MinimumSize:
+            size.setWidth(0)
+        return size
+
+
 class ImageView(pg.GraphicsLayoutWidget):
     """One image with a title, aspect locked, no axes: a picture, not a plot."""
 
     def __init__(self, title: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._title = title
-        self.label = self.addLabel(title, row=0, col=0)
+        self.label = TitleItem(title)
+        self.addItem(self.label, row=0, col=0)
         self.view = self.addViewBox(row=1, col=0, lockAspect=True, invertY=True, enableMouse=False)
         self.view.setMenuEnabled(False)
         # Large montages are drawn at screen resolution, not pixel for pixel: the colour
@@ -72,6 +98,13 @@ class ImageView(pg.GraphicsLayoutWidget):
         self.caption = ""
         self._theme = NORMAL
         self.setMinimumSize(160, 160)
+        # A locked aspect keeps the shown range's height when the view narrows, which cut
+        # pictures off at the side once the docks settled: refit whenever the view resizes.
+        self.view.sigResized.connect(self._refit)
+
+    def _refit(self, *_args: object) -> None:
+        if self.image is not None:
+            self.view.autoRange(padding=0.01)
 
     def set_image(self, image: np.ndarray | None, caption: str = "") -> None:
         # A live update often brings the very same picture (the lab's original): then
@@ -84,7 +117,7 @@ class ImageView(pg.GraphicsLayoutWidget):
             else:
                 self.image_item.setImage(image, levels=(0, 255), autoLevels=False)
                 if previous is None or previous.shape[:2] != image.shape[:2]:
-                    self.view.autoRange(padding=0.01)
+                    self._refit()
         if caption != self.caption:
             self.caption = caption
             self._draw_label()
