@@ -63,13 +63,16 @@ def weighted_gradient_sum(
     *,
     batch_size: int,
     reduce: Callable[[torch.Tensor], torch.Tensor] = lambda g: g,
+    groups: torch.Tensor | None = None,
     progress: ProgressCallback | None = None,
     cancelled: CancelCheck | None = None,
 ) -> GradientRun:
     """Σ_i weights[i] · reduce(gradient at make_batch's i-th input), in batches.
 
-    `make_batch(start, stop)` builds inputs start..stop-1; `cancelled()` is checked before
-    every batch, and a cancelled run returns the partial sum.
+    With `groups` (a group number per input, 0..G-1) the sums are kept per group: the
+    result is (G, ...) instead of one sum. `make_batch(start, stop)` builds inputs
+    start..stop-1; `cancelled()` is checked before every batch, and a cancelled run returns
+    the partial sum.
     """
     total = int(weights.numel())
     acc: torch.Tensor | None = None
@@ -80,13 +83,20 @@ def weighted_gradient_sum(
         stop = min(total, start + max(1, batch_size))
         grads = reduce(input_gradients(model, make_batch(start, stop), target))
         w = weights[start:stop].to(grads).view(-1, *([1] * (grads.ndim - 1)))
-        part = (w * grads).sum(dim=0)
-        acc = part if acc is None else acc + part
+        if groups is None:
+            part = (w * grads).sum(dim=0)
+            acc = part if acc is None else acc + part
+        else:
+            if acc is None:
+                acc = grads.new_zeros((int(groups.max()) + 1, *grads.shape[1:]))
+            acc.index_add_(0, groups[start:stop].to(grads.device), w * grads)
         done = stop
         if progress is not None:
             progress(done, total)
     if acc is None:
-        acc = torch.zeros_like(reduce(make_batch(0, 1))[0])
+        first = reduce(make_batch(0, 1))[0]
+        count = () if groups is None else (int(groups.max()) + 1,)
+        acc = first.new_zeros((*count, *first.shape))
     return GradientRun(acc, done, total)
 
 
@@ -279,24 +289,25 @@ class _PathQuadrature:
         alphas = np.concatenate([p for _, p, _ in points])
         widths = np.diff(self.edges)
         weights = np.concatenate([np.full(len(p), widths[j] / n) for j, p, n in points])
-        sums = torch.zeros((len(points), *self.sums.shape[1:]), dtype=self.sums.dtype)
-        sums = sums.to(self.sums.device)
-        estimates = np.zeros(len(points))
-        index = torch.as_tensor(where, device=self.sums.device)
         path = torch.as_tensor(alphas, dtype=self.delta.dtype, device=self.delta.device)
-        weight = torch.as_tensor(weights, dtype=self.delta.dtype, device=self.delta.device)
-        for start in range(0, len(alphas), self.batch_size):
-            if cancelled is not None and cancelled():
-                return False
-            stop = min(len(alphas), start + self.batch_size)
-            step = path[start:stop].view(-1, 1, 1, 1)
-            grads = input_gradients(self.model, self.baseline + step * self.delta, self.target)
-            weighted = weight[start:stop].view(-1, 1, 1, 1) * grads
-            sums.index_add_(0, index[start:stop], weighted)
-            dots = (weighted.double() * self.delta.double()).sum(dim=(1, 2, 3)).cpu().numpy()
-            np.add.at(estimates, where[start:stop], dots)
-            if progress is not None:
-                progress(done + stop, total)
+
+        def make(start: int, stop: int) -> torch.Tensor:
+            return self.baseline + path[start:stop].view(-1, 1, 1, 1) * self.delta
+
+        run = weighted_gradient_sum(
+            self.model,
+            make,
+            torch.from_numpy(weights),
+            self.target,
+            batch_size=self.batch_size,
+            groups=torch.from_numpy(where),
+            progress=None if progress is None else lambda d, _t: progress(done + d, total),
+            cancelled=cancelled,
+        )
+        if run.cancelled:
+            return False
+        sums = run.weighted_sum
+        estimates = (sums.double() * self.delta.double()).sum(dim=(1, 2, 3)).cpu().numpy()
         for i, (j, _, new) in enumerate(points):
             keep = self.counts[j] / new  # the old points' share of the finer rule
             self.sums[j] = self.sums[j] * keep + sums[i]
