@@ -257,14 +257,15 @@ def bench_explain(device: str | None, repeat: int) -> list[Figure]:
     image = load_image(default_sample())
     x = engine.to_tensor(image).unsqueeze(0).to(engine.device)
     target = int(engine.predict(image).top[0].index)
-    named: list[tuple[str, Callable[[], object]]] = [
-        (f"{DEFAULT_ARCH} {method}", lambda m=method: explain(engine, x[0], m, target_class=target))
-        for method in ("gradcam", "gradcam++", "saliency")
-    ]
-    heavy: list[tuple[str, Callable[[], object]]] = [
-        (f"{DEFAULT_ARCH} {method}", lambda m=method: explain(engine, x[0], m, target_class=target))
-        for method in ("smoothgrad", "ig", "occlusion")
-    ]
+
+    def methods(*names: str) -> list[tuple[str, Callable[[], object]]]:
+        return [
+            (f"{DEFAULT_ARCH} {name}", lambda m=name: explain(engine, x[0], m, target_class=target))
+            for name in names
+        ]
+
+    named = methods("gradcam", "gradcam++", "saliency")
+    heavy = methods("smoothgrad", "ig", "occlusion")
     package = gradcam_package(engine, x, default_cam_layer(engine.model, x), target)
     if package is not None:
         run, close = package

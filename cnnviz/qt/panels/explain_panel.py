@@ -623,16 +623,16 @@ class ExplainPanel(QWidget):
         if view.contrast is not None:
             text += f" versus <b>{view.explanations[1].class_label}</b>"
         self.explained.setText(text)
-        complete = [e for e in view.explanations if e.completeness_error is not None]
-        self.status.setText(
-            f"{len(view.cells)} map(s) in {view.elapsed_ms:.0f} ms"
-            + (" — cancelled, partial" if view.cancelled else "")
-            + "".join(
+        status = f"{len(view.cells)} map(s) in {view.elapsed_ms:.0f} ms"
+        if view.cancelled:
+            status += " — cancelled, partial"
+        ig = next((e for e in view.explanations if e.completeness_error is not None), None)
+        if ig is not None and ig.completeness_error is not None:
+            status += (
                 f"\nIntegrated gradients: attributions sum to the score change within "
-                f"{e.completeness_error:.1%} ({e.ig_evaluations} gradient evaluations)"
-                for e in complete[:1]
+                f"{ig.completeness_error:.1%} ({ig.ig_evaluations} gradient evaluations)"
             )
-        )
+        self.status.setText(status)
         self.redraw()
 
     def _fill_top(self, top: Sequence[ClassScore], chosen: int) -> None:
